@@ -1,0 +1,454 @@
+//! A session's SSE streams and its bounded event buffer (MCP 2025-11-25, Streamable HTTP,
+//! "Resumability and Redelivery").
+//!
+//! Every event gets the id `<stream>-<seq>`, so the id names its stream; `GET` with
+//! `Last-Event-ID` replays that stream's events after `seq` and re-attaches the stream if it is
+//! still running. Stream 0 is the standalone GET stream. A dropped connection only detaches the
+//! live sink: the request keeps running, its events keep landing in the buffer, and a
+//! reconnecting client loses nothing that is still within the buffer's size and age bounds.
+
+use std::collections::{HashMap, VecDeque};
+
+use actix::clock::Instant;
+use bytes::Bytes;
+use futures::channel::{mpsc, oneshot};
+use serde_json::Value;
+
+/// Identifies a stream within its session.
+pub type StreamId = u64;
+
+/// The standalone stream opened by `GET` without `Last-Event-ID`.
+pub const STANDALONE: StreamId = 0;
+
+/// Frames a live connection may lag behind before it is cut (the client then resumes).
+const SINK_CAPACITY: usize = 256;
+
+/// The comment line written to idle streams so proxies keep them open.
+pub const KEEP_ALIVE_FRAME: &[u8] = b": keep-alive\n\n";
+
+/// Bounds of the buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct BufferLimits {
+    /// Most events kept per session.
+    pub max_events: usize,
+    /// Oldest event kept.
+    pub max_age: std::time::Duration,
+    /// `retry:` advertised in priming events, in milliseconds.
+    pub retry_ms: u64,
+}
+
+/// What a live SSE connection receives.
+pub type SseReceiver = mpsc::Receiver<Bytes>;
+
+/// Why a `GET` could not be served.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StreamError {
+    #[error("this session already has an open GET stream; only one is allowed")]
+    Conflict,
+    #[error("Last-Event-ID {0:?} is not of the form <stream>-<seq> issued by this server")]
+    BadEventId(String),
+    #[error("stream {0} is no longer held by this session (its events expired or the session was reset); retry the request")]
+    UnknownStream(StreamId),
+}
+
+struct Event {
+    stream: StreamId,
+    seq: u64,
+    at: Instant,
+    frame: Bytes,
+}
+
+enum Delivery {
+    /// Events go out as SSE frames, to `live` if a connection is attached.
+    Sse { live: Option<mpsc::Sender<Bytes>> },
+    /// Plain JSON: notifications cannot be delivered; responses are collected.
+    Json {
+        responses: Vec<Value>,
+        done: Option<oneshot::Sender<Vec<Value>>>,
+    },
+}
+
+struct Stream {
+    next_seq: u64,
+    open_requests: usize,
+    finished: bool,
+    finished_at: Option<Instant>,
+    delivery: Delivery,
+}
+
+/// All streams of one session.
+pub struct Streams {
+    limits: BufferLimits,
+    buffer: VecDeque<Event>,
+    streams: HashMap<StreamId, Stream>,
+    next_id: StreamId,
+}
+
+impl Streams {
+    /// No streams yet; the standalone stream exists from the start so server-initiated
+    /// messages sent before the client opens it are buffered.
+    pub fn new(limits: BufferLimits) -> Streams {
+        let mut streams = HashMap::new();
+        streams.insert(
+            STANDALONE,
+            Stream {
+                next_seq: 1,
+                open_requests: 0,
+                finished: false,
+                finished_at: None,
+                delivery: Delivery::Sse { live: None },
+            },
+        );
+        Streams {
+            limits,
+            buffer: VecDeque::new(),
+            streams,
+            next_id: 1,
+        }
+    }
+
+    /// Opens a POST's SSE stream for `requests` requests; sends the priming event if asked.
+    pub fn open_sse(&mut self, requests: usize, prime: bool) -> (StreamId, SseReceiver) {
+        let (tx, rx) = mpsc::channel(SINK_CAPACITY);
+        let id = self.next_id;
+        self.next_id += 1;
+        self.streams.insert(
+            id,
+            Stream {
+                next_seq: 1,
+                open_requests: requests,
+                finished: false,
+                finished_at: None,
+                delivery: Delivery::Sse { live: Some(tx) },
+            },
+        );
+        if prime {
+            let frame = format!("id: {id}-0\nretry: {}\ndata: \n\n", self.limits.retry_ms);
+            self.send_live(id, Bytes::from(frame));
+        }
+        (id, rx)
+    }
+
+    /// Opens a POST answered with plain JSON once all `requests` have responses.
+    pub fn open_json(&mut self, requests: usize) -> (StreamId, oneshot::Receiver<Vec<Value>>) {
+        let (tx, rx) = oneshot::channel();
+        let id = self.next_id;
+        self.next_id += 1;
+        self.streams.insert(
+            id,
+            Stream {
+                next_seq: 1,
+                open_requests: requests,
+                finished: false,
+                finished_at: None,
+                delivery: Delivery::Json {
+                    responses: Vec::new(),
+                    done: Some(tx),
+                },
+            },
+        );
+        (id, rx)
+    }
+
+    /// Whether `stream` delivers SSE (so notifications and client requests can reach the client).
+    pub fn is_sse(&self, stream: StreamId) -> bool {
+        matches!(
+            self.streams.get(&stream).map(|s| &s.delivery),
+            Some(Delivery::Sse { .. })
+        )
+    }
+
+    /// Whether a connection is attached to `stream`.
+    pub fn is_live(&self, stream: StreamId) -> bool {
+        matches!(
+            self.streams.get(&stream).map(|s| &s.delivery),
+            Some(Delivery::Sse { live: Some(_) })
+        )
+    }
+
+    /// Delivers a notification or a server-to-client request on `stream`.
+    pub fn push(&mut self, stream: StreamId, message: &Value) {
+        let Some(s) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        if s.finished || !matches!(s.delivery, Delivery::Sse { .. }) {
+            return;
+        }
+        let seq = s.next_seq;
+        s.next_seq += 1;
+        let frame = Bytes::from(format!(
+            "id: {stream}-{seq}\nevent: message\ndata: {message}\n\n"
+        ));
+        self.buffer.push_back(Event {
+            stream,
+            seq,
+            at: Instant::now(),
+            frame: frame.clone(),
+        });
+        self.send_live(stream, frame);
+        self.trim();
+    }
+
+    /// Delivers the response of one of `stream`'s requests; closes the stream after the last.
+    pub fn respond(&mut self, stream: StreamId, response: Value) {
+        let is_json = match self.streams.get_mut(&stream) {
+            None => return,
+            Some(s) => match &mut s.delivery {
+                Delivery::Json { responses, .. } => {
+                    responses.push(response.clone());
+                    true
+                }
+                Delivery::Sse { .. } => false,
+            },
+        };
+        if !is_json {
+            self.push(stream, &response);
+        }
+        self.request_done(stream);
+    }
+
+    /// Ends one of `stream`'s requests without a response (it was cancelled).
+    pub fn request_done(&mut self, stream: StreamId) {
+        let Some(s) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        s.open_requests = s.open_requests.saturating_sub(1);
+        if s.open_requests > 0 || stream == STANDALONE {
+            return;
+        }
+        s.finished = true;
+        s.finished_at = Some(Instant::now());
+        match &mut s.delivery {
+            // Dropping the sender ends the HTTP response once its frames are written.
+            Delivery::Sse { live } => *live = None,
+            Delivery::Json { responses, done } => {
+                if let Some(done) = done.take() {
+                    let _ = done.send(std::mem::take(responses));
+                }
+            }
+        }
+    }
+
+    /// Attaches a connection to the standalone stream (`GET` without `Last-Event-ID`).
+    pub fn attach_standalone(&mut self) -> Result<SseReceiver, StreamError> {
+        let Some(s) = self.streams.get_mut(&STANDALONE) else {
+            return Err(StreamError::UnknownStream(STANDALONE));
+        };
+        if let Delivery::Sse { live: Some(tx) } = &s.delivery {
+            if !tx.is_closed() {
+                return Err(StreamError::Conflict);
+            }
+        }
+        let (tx, rx) = mpsc::channel(SINK_CAPACITY);
+        s.delivery = Delivery::Sse { live: Some(tx) };
+        Ok(rx)
+    }
+
+    /// Replays the events after `last_event_id` on a new connection, attaching it if the stream
+    /// is still running.
+    pub fn resume(&mut self, last_event_id: &str) -> Result<SseReceiver, StreamError> {
+        let (stream, seq) = parse_event_id(last_event_id)
+            .ok_or_else(|| StreamError::BadEventId(last_event_id.to_owned()))?;
+        let Some(s) = self.streams.get(&stream) else {
+            return Err(StreamError::UnknownStream(stream));
+        };
+        if !matches!(s.delivery, Delivery::Sse { .. }) {
+            return Err(StreamError::UnknownStream(stream));
+        }
+        let finished = s.finished;
+        // Replay may exceed the sink's capacity: size the channel to fit it.
+        let missed: Vec<Bytes> = self
+            .buffer
+            .iter()
+            .filter(|e| e.stream == stream && e.seq > seq)
+            .map(|e| e.frame.clone())
+            .collect();
+        let (mut tx, rx) = mpsc::channel(SINK_CAPACITY.max(missed.len() + 1));
+        for frame in missed {
+            let _ = tx.try_send(frame);
+        }
+        if !finished {
+            if let Some(s) = self.streams.get_mut(&stream) {
+                s.delivery = Delivery::Sse { live: Some(tx) };
+            }
+        }
+        Ok(rx)
+    }
+
+    /// Writes a keep-alive comment to every live connection; detaches the ones that are gone.
+    /// Returns the number still attached.
+    pub fn keep_alive(&mut self) -> usize {
+        let ids: Vec<StreamId> = self.streams.keys().copied().collect();
+        for id in &ids {
+            self.send_live(*id, Bytes::from_static(KEEP_ALIVE_FRAME));
+        }
+        self.expire();
+        self.live_count()
+    }
+
+    /// Number of attached connections.
+    pub fn live_count(&self) -> usize {
+        self.streams
+            .values()
+            .filter(|s| matches!(&s.delivery, Delivery::Sse { live: Some(tx) } if !tx.is_closed()))
+            .count()
+    }
+
+    /// Drops the connection of one stream; its events stay buffered for a resume.
+    pub fn detach(&mut self, stream: StreamId) {
+        if let Some(Stream {
+            delivery: Delivery::Sse { live },
+            ..
+        }) = self.streams.get_mut(&stream)
+        {
+            *live = None;
+        }
+    }
+
+    /// Drops every connection (shutdown, DELETE, reset). Requests' events stay buffered.
+    pub fn detach_all(&mut self) {
+        for s in self.streams.values_mut() {
+            if let Delivery::Sse { live } = &mut s.delivery {
+                *live = None;
+            }
+        }
+    }
+
+    fn send_live(&mut self, stream: StreamId, frame: Bytes) {
+        let Some(s) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        if let Delivery::Sse { live } = &mut s.delivery {
+            if let Some(tx) = live {
+                // A full sink means a client too slow to keep up; cutting it is safe because
+                // everything is in the buffer for its resume.
+                if tx.try_send(frame).is_err() {
+                    *live = None;
+                }
+            }
+        }
+    }
+
+    fn trim(&mut self) {
+        while self.buffer.len() > self.limits.max_events {
+            self.buffer.pop_front();
+        }
+    }
+
+    /// Forgets events past the age bound and finished streams with nothing left to replay.
+    pub fn expire(&mut self) {
+        let now = Instant::now();
+        let max_age = self.limits.max_age;
+        while self
+            .buffer
+            .front()
+            .is_some_and(|e| now.duration_since(e.at) > max_age)
+        {
+            self.buffer.pop_front();
+        }
+        self.streams.retain(|id, s| {
+            *id == STANDALONE
+                || !s.finished
+                || s.finished_at
+                    .is_some_and(|t| now.duration_since(t) <= max_age)
+        });
+    }
+}
+
+fn parse_event_id(id: &str) -> Option<(StreamId, u64)> {
+    let (stream, seq) = id.trim().split_once('-')?;
+    Some((stream.parse().ok()?, seq.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+    use serde_json::json;
+
+    fn limits() -> BufferLimits {
+        BufferLimits {
+            max_events: 100,
+            max_age: std::time::Duration::from_secs(60),
+            retry_ms: 1000,
+        }
+    }
+
+    fn drain(rx: &mut SseReceiver) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(Some(b)) = rx.try_next() {
+            out.push(String::from_utf8(b.to_vec()).unwrap());
+        }
+        out
+    }
+
+    #[actix_rt::test]
+    async fn resume_replays_exactly_what_was_missed() {
+        let mut s = Streams::new(limits());
+        let (id, mut rx) = s.open_sse(1, true);
+        s.push(id, &json!({"n": 1}));
+        let first = drain(&mut rx);
+        assert!(first[0].starts_with(&format!("id: {id}-0\nretry: 1000")));
+        assert!(first[1].contains(r#"{"n":1}"#));
+        drop(rx); // the client's connection drops mid-call
+        s.push(id, &json!({"n": 2}));
+        s.push(id, &json!({"n": 3}));
+        let mut rx = s.resume(&format!("{id}-1")).unwrap();
+        s.respond(id, json!({"result": "done"}));
+        let frames: Vec<String> = rx
+            .by_ref()
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .map(|b| String::from_utf8(b.to_vec()).unwrap())
+            .collect();
+        assert_eq!(frames.len(), 3, "{frames:?}");
+        assert!(frames[0].contains(r#"{"n":2}"#));
+        assert!(frames[1].contains(r#"{"n":3}"#));
+        assert!(frames[2].contains("done"));
+    }
+
+    #[actix_rt::test]
+    async fn second_standalone_stream_conflicts_until_the_first_is_gone() {
+        let mut s = Streams::new(limits());
+        let rx = s.attach_standalone().unwrap();
+        assert_eq!(s.attach_standalone().unwrap_err(), StreamError::Conflict);
+        drop(rx);
+        assert!(s.attach_standalone().is_ok());
+    }
+
+    #[test]
+    fn json_streams_collect_responses_and_drop_notifications() {
+        let mut s = Streams::new(limits());
+        let (id, mut rx) = s.open_json(2);
+        s.push(id, &json!({"note": true}));
+        s.respond(id, json!(1));
+        assert!(rx.try_recv().unwrap().is_none());
+        s.respond(id, json!(2));
+        assert_eq!(rx.try_recv().unwrap().unwrap(), vec![json!(1), json!(2)]);
+    }
+
+    #[test]
+    fn unknown_and_malformed_event_ids_are_refused() {
+        let mut s = Streams::new(limits());
+        assert!(matches!(s.resume("x"), Err(StreamError::BadEventId(_))));
+        assert_eq!(
+            s.resume("42-1").unwrap_err(),
+            StreamError::UnknownStream(42)
+        );
+    }
+
+    #[test]
+    fn buffer_is_bounded_in_size() {
+        let mut s = Streams::new(BufferLimits {
+            max_events: 3,
+            ..limits()
+        });
+        let (id, rx) = s.open_sse(1, false);
+        drop(rx);
+        for n in 0..10 {
+            s.push(id, &json!(n));
+        }
+        assert_eq!(s.buffer.len(), 3);
+    }
+}

@@ -1,0 +1,92 @@
+//! Command line: `dust-mcp serve` runs the server; `dust-mcp token new NAME` mints a token.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, LogFormat};
+
+/// dust-mcp: Dust agents and personal health data for Claude, as a remote MCP server.
+#[derive(Debug, Parser)]
+#[command(name = "dust-mcp", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Manage bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// Flags of `serve`; each overrides the config file and the environment.
+#[derive(Debug, clap::Args, Default)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<SocketAddr>,
+    /// TOML config file [env: DUST_MCP_CONFIG].
+    #[arg(long, value_name = "FILE", env = "DUST_MCP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: ./data].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Public base URL, e.g. https://mcp.example.com.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Serve every request as one local user, without tokens (loopback binds only).
+    #[arg(long)]
+    pub no_auth: bool,
+    /// Register the official conformance suite's fixture tools, resources and prompts.
+    #[arg(long)]
+    pub conformance_fixtures: bool,
+    /// Log format.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Extra accepted Host names (repeatable).
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    pub allowed_hosts: Vec<String>,
+}
+
+/// `token` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a fresh token and the config lines that let it in.
+    New {
+        /// The user's name (use "admin" for the admin token).
+        name: String,
+    },
+}
+
+impl ServeArgs {
+    /// Applies the flags on top of a loaded config.
+    pub fn apply(&self, config: &mut Config) {
+        if let Some(b) = self.bind {
+            config.bind = b;
+        }
+        if let Some(d) = &self.data_dir {
+            config.data_dir = d.clone();
+        }
+        if let Some(u) = &self.public_url {
+            config.public_url = Some(u.clone());
+        }
+        if self.no_auth {
+            config.no_auth = true;
+        }
+        if self.conformance_fixtures {
+            config.conformance_fixtures = true;
+        }
+        if let Some(f) = self.log_format {
+            config.log_format = f;
+        }
+        config
+            .http
+            .allowed_hosts
+            .extend(self.allowed_hosts.iter().map(|h| h.to_ascii_lowercase()));
+    }
+}

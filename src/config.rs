@@ -1,0 +1,418 @@
+//! `Config`: every setting, with its default, read from (lowest to highest precedence) built-in
+//! defaults, a TOML file, `DUST_MCP_*` environment variables and command-line flags.
+//!
+//! Environment variables name a key as `DUST_MCP_<KEY>` for top-level keys and
+//! `DUST_MCP_<SECTION>__<KEY>` inside a section, e.g. `DUST_MCP_BIND=0.0.0.0:8080` or
+//! `DUST_MCP_MCP__KEEP_ALIVE_SECS=5`. Values are TOML literals (`5`, `true`, `["a","b"]`) or plain
+//! strings. `DUST_MCP_CONFIG` names the file. Unknown keys are errors, so typos do not pass
+//! silently.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::{Deserialize, Serialize};
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. Default `127.0.0.1:8080`.
+    pub bind: SocketAddr,
+    /// Public base URL (e.g. `https://mcp.example.com`); its host joins the Host allow-list.
+    pub public_url: Option<String>,
+    /// Directory for the session key and (later) the database. Default `./data`.
+    pub data_dir: PathBuf,
+    /// Log format. Default human.
+    pub log_format: LogFormat,
+    /// `tracing` filter directive when `RUST_LOG` is unset. Default `info`.
+    pub log_filter: String,
+    /// Serve every request as one local principal without a token. Loopback binds only.
+    pub no_auth: bool,
+    /// Register the conformance suite's fixture tools, resources and prompts.
+    pub conformance_fixtures: bool,
+    /// SHA-256 (hex) of the token that opens `/admin/status` and `/metrics`.
+    pub admin_token_sha256: Option<String>,
+    /// Hex HMAC key for session ids (at least 32 bytes). Default: generated once and kept in
+    /// `<data_dir>/session.key`, so ids survive restarts.
+    pub session_secret: Option<String>,
+    /// HTTP edge settings.
+    pub http: HttpConfig,
+    /// MCP session settings.
+    pub mcp: McpConfig,
+    /// Who may use the server.
+    pub users: Vec<UserConfig>,
+}
+
+/// HTTP edge settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Host names (without port) accepted in the `Host` header. Default: loopback names. The
+    /// host of `public_url` is added automatically.
+    pub allowed_hosts: Vec<String>,
+    /// Extra allowed `Origin` values (e.g. `https://claude.ai`). An origin whose host is an
+    /// allowed host is always accepted; requests without `Origin` are accepted.
+    pub allowed_origins: Vec<String>,
+    /// Largest JSON-RPC body accepted, in bytes. Default 4 MiB.
+    pub max_body_bytes: usize,
+    /// HTTP worker threads; 0 means one per core. Default 0.
+    pub workers: usize,
+    /// How long shutdown waits for open connections to finish, in seconds. Default 10.
+    pub shutdown_grace_secs: u64,
+}
+
+/// MCP session settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct McpConfig {
+    /// Interval of `: keep-alive` comments on idle SSE streams, in seconds. Default 15.
+    pub keep_alive_secs: u64,
+    /// Most events a session's resumption buffer keeps. Default 1024.
+    pub event_buffer_events: usize,
+    /// Oldest event a session's resumption buffer keeps, in seconds: the reconnect grace
+    /// period. Default 300.
+    pub event_buffer_age_secs: u64,
+    /// Sessions idle this long with no open stream are reaped, in seconds. Default 1800.
+    pub session_idle_ttl_secs: u64,
+    /// How often the reaper runs, in seconds. Default 60.
+    pub reap_interval_secs: u64,
+    /// How long a session id stays valid, in seconds. Default 7 days.
+    pub session_lifetime_secs: u64,
+    /// How long a server-to-client request waits for the client's answer, in seconds. Default 30.
+    pub ask_timeout_secs: u64,
+    /// Items per page in list results. Default 100.
+    pub page_size: usize,
+    /// `retry:` advertised in SSE priming events, in milliseconds. Default 3000.
+    pub sse_retry_ms: u64,
+    /// Answer every request with SSE when the client accepts it, not only `tools/call`.
+    /// Default false (quick requests get plain JSON).
+    pub sse_for_all_requests: bool,
+}
+
+/// One user allowed in by bearer token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// Unique name; the principal.
+    pub name: String,
+    /// SHA-256 (hex) of the user's token, as printed by `dust-mcp token new`.
+    pub token_sha256: String,
+    /// Full name for Dust's message context.
+    #[serde(default)]
+    pub full_name: Option<String>,
+    /// E-mail for Dust's message context.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// IANA time zone for Dust's message context (e.g. `Europe/Paris`).
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            data_dir: PathBuf::from("./data"),
+            log_format: LogFormat::Human,
+            log_filter: "info".into(),
+            no_auth: false,
+            conformance_fixtures: false,
+            admin_token_sha256: None,
+            session_secret: None,
+            http: HttpConfig::default(),
+            mcp: McpConfig::default(),
+            users: Vec::new(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
+            allowed_origins: Vec::new(),
+            max_body_bytes: 4 * 1024 * 1024,
+            workers: 0,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        McpConfig {
+            keep_alive_secs: 15,
+            event_buffer_events: 1024,
+            event_buffer_age_secs: 300,
+            session_idle_ttl_secs: 1800,
+            reap_interval_secs: 60,
+            session_lifetime_secs: 7 * 24 * 3600,
+            ask_timeout_secs: 30,
+            page_size: 100,
+            sse_retry_ms: 3000,
+            sse_for_all_requests: false,
+        }
+    }
+}
+
+const ENV_PREFIX: &str = "DUST_MCP_";
+/// Environment variables with the prefix that are not config keys.
+const ENV_NOT_KEYS: &[&str] = &["DUST_MCP_CONFIG"];
+
+impl Config {
+    /// Loads defaults, then `file` (if any), then the `DUST_MCP_*` variables in `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                toml::from_str::<toml::Table>(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        for (var, value) in env {
+            if !var.starts_with(ENV_PREFIX) || ENV_NOT_KEYS.contains(&var.as_str()) {
+                continue;
+            }
+            overlay_env(&mut table, &var, &value)?;
+        }
+        let config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    path: file
+                        .map(Path::to_owned)
+                        .unwrap_or_else(|| PathBuf::from("<environment>")),
+                    message: e.to_string(),
+                })?;
+        Ok(config)
+    }
+
+    /// Checks what cannot be expressed in types; called after flags are applied.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.no_auth && !self.bind.ip().is_loopback() {
+            return Err(ConfigError::Invalid(format!(
+                "--no-auth is only allowed on a loopback address, not {}: without authentication \
+                 anyone who reaches the port acts as the local user. Bind to 127.0.0.1, or \
+                 configure [[users]] (see `dust-mcp token new`)",
+                self.bind
+            )));
+        }
+        let mut names = std::collections::HashSet::new();
+        for u in &self.users {
+            if u.name.trim().is_empty() {
+                return Err(ConfigError::Invalid(
+                    "a [[users]] entry has an empty name".into(),
+                ));
+            }
+            if !names.insert(u.name.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "user {:?} is listed twice in [[users]]",
+                    u.name
+                )));
+            }
+            if !is_sha256_hex(&u.token_sha256) {
+                return Err(ConfigError::Invalid(format!(
+                    "user {:?}: token_sha256 must be 64 hex characters (the line printed by `dust-mcp token new`)",
+                    u.name
+                )));
+            }
+        }
+        if let Some(h) = &self.admin_token_sha256 {
+            if !is_sha256_hex(h) {
+                return Err(ConfigError::Invalid(
+                    "admin_token_sha256 must be 64 hex characters (see `dust-mcp token new admin`)"
+                        .into(),
+                ));
+            }
+        }
+        if let Some(secret) = &self.session_secret {
+            match hex::decode(secret) {
+                Ok(k) if k.len() >= 32 => {}
+                _ => {
+                    return Err(ConfigError::Invalid(
+                        "session_secret must be at least 32 bytes written as hex (64+ characters)"
+                            .into(),
+                    ))
+                }
+            }
+        }
+        if let Some(url) = &self.public_url {
+            if public_host(url).is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "public_url {url:?} must look like https://host[:port]"
+                )));
+            }
+        }
+        if self.mcp.keep_alive_secs == 0 || self.mcp.reap_interval_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "mcp.keep_alive_secs and mcp.reap_interval_secs must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Host names accepted in `Host`: the configured list plus the public URL's host.
+    pub fn allowed_hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = self
+            .http
+            .allowed_hosts
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        if let Some(h) = self.public_url.as_deref().and_then(public_host) {
+            hosts.push(h);
+        }
+        hosts
+    }
+
+    /// Shorthand for durations.
+    pub fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The host (without port) of a public URL.
+pub fn public_host(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let authority = rest.split('/').next()?;
+    let host = crate::edge::headers::host_without_port(authority);
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+fn overlay_env(table: &mut toml::Table, var: &str, value: &str) -> Result<(), ConfigError> {
+    let key = var[ENV_PREFIX.len()..].to_ascii_lowercase();
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_owned()));
+    let (section, field) = match key.split_once("__") {
+        Some((s, f)) => (Some(s.to_owned()), f.to_owned()),
+        None => (None, key),
+    };
+    let target = match section {
+        None => table,
+        Some(s) => match table
+            .entry(s.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        {
+            toml::Value::Table(t) => t,
+            _ => {
+                return Err(ConfigError::Env {
+                    var: var.to_owned(),
+                    message: format!("{s} is not a section"),
+                })
+            }
+        },
+    };
+    target.insert(field, parsed);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_then_file_then_env() {
+        let dir = std::env::temp_dir().join(format!("dust-mcp-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(
+            &file,
+            "bind = \"127.0.0.1:9000\"\n[mcp]\nkeep_alive_secs = 5\n",
+        )
+        .unwrap();
+        let env = vec![
+            ("DUST_MCP_MCP__KEEP_ALIVE_SECS".to_owned(), "7".to_owned()),
+            (
+                "DUST_MCP_HTTP__ALLOWED_HOSTS".to_owned(),
+                r#"["mcp.example.com"]"#.to_owned(),
+            ),
+            ("DUST_MCP_CONFIG".to_owned(), "ignored".to_owned()),
+            ("OTHER".to_owned(), "x".to_owned()),
+        ];
+        let c = Config::load(Some(&file), env).unwrap();
+        assert_eq!(c.bind.port(), 9000);
+        assert_eq!(c.mcp.keep_alive_secs, 7);
+        assert_eq!(c.mcp.page_size, McpConfig::default().page_size);
+        assert_eq!(c.http.allowed_hosts, vec!["mcp.example.com"]);
+    }
+
+    #[test]
+    fn typos_and_unsafe_settings_are_errors() {
+        let env = vec![("DUST_MCP_BINDD".to_owned(), "x".to_owned())];
+        let err = Config::load(None, env).unwrap_err().to_string();
+        assert!(err.contains("bindd"), "{err}");
+        let mut c = Config {
+            no_auth: true,
+            bind: "0.0.0.0:8080".parse().unwrap(),
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().to_string().contains("loopback"));
+        c.bind = "127.0.0.1:8080".parse().unwrap();
+        c.validate().unwrap();
+        c.users.push(UserConfig {
+            name: "a".into(),
+            token_sha256: "nothex".into(),
+            full_name: None,
+            email: None,
+            timezone: None,
+        });
+        assert!(c.validate().unwrap_err().to_string().contains("64 hex"));
+    }
+
+    #[test]
+    fn public_url_host_is_allowed() {
+        let c = Config {
+            public_url: Some("https://MCP.example.com:8443/x".into()),
+            ..Config::default()
+        };
+        assert!(c.allowed_hosts().contains(&"mcp.example.com".to_owned()));
+    }
+}

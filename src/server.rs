@@ -1,0 +1,202 @@
+//! Starting and stopping the server: configuration checked before any port is bound, the actor
+//! system started, the HTTP server bound, and on shutdown every session told to close its streams
+//! before actix-web drains within a bounded grace period.
+
+use std::{io, net::SocketAddr, path::Path, sync::Arc, time::Duration};
+
+use actix::clock::Instant;
+use actix_web::{dev::ServerHandle, web, App, HttpServer};
+use actors::{
+    mcp::{catalogue::Catalogue, context::LogLevel, fixtures},
+    mcp_session::{BufferLimits, SessionSettings},
+    metrics::Metrics,
+    session_registry::{CloseAll, RegistrySettings},
+    ActorSettings,
+};
+use rand::RngCore;
+
+use crate::{
+    app::{configure, AppState},
+    config::{Config, ConfigError},
+    edge::auth::Auth,
+};
+
+/// Why the server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot bind {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+    #[error("data directory {path}: {source}")]
+    DataDir { path: String, source: io::Error },
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// A running server.
+pub struct RunningServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    handle: ServerHandle,
+    registry: actix::Addr<actors::session_registry::SessionRegistry>,
+    task: actix_rt::task::JoinHandle<io::Result<()>>,
+    grace: Duration,
+}
+
+/// Starts everything in the current actix system. Returns once the port is bound.
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    config.validate()?;
+    let secret = session_secret(&config)?;
+    let metrics = Arc::new(Metrics::new()?);
+    let mut catalogue = Catalogue::new();
+    if config.conformance_fixtures {
+        fixtures::register(&mut catalogue);
+    }
+    let m = &config.mcp;
+    let handles = actors::start(
+        ActorSettings {
+            session: SessionSettings {
+                keep_alive: Config::secs(m.keep_alive_secs),
+                buffer: BufferLimits {
+                    max_events: m.event_buffer_events,
+                    max_age: Config::secs(m.event_buffer_age_secs),
+                    retry_ms: m.sse_retry_ms,
+                },
+                ask_timeout: Config::secs(m.ask_timeout_secs),
+                page_size: m.page_size,
+                default_log_level: LogLevel::Info,
+            },
+            registry: RegistrySettings {
+                idle_ttl: Config::secs(m.session_idle_ttl_secs),
+                reap_interval: Config::secs(m.reap_interval_secs),
+            },
+            session_lifetime: Config::secs(m.session_lifetime_secs),
+            session_secret: secret,
+        },
+        catalogue,
+        metrics.clone(),
+    );
+    let auth = Auth::new(
+        &config.users,
+        config.no_auth,
+        config.admin_token_sha256.as_deref(),
+    );
+    if config.no_auth {
+        tracing::warn!(bind = %config.bind, "authentication is OFF (--no-auth): every request acts as the local user");
+    } else if auth.user_count() == 0 {
+        tracing::warn!("no [[users]] configured: every /mcp request will get 401. Add a user with `dust-mcp token new NAME`, or run with --no-auth on loopback");
+    }
+    let state = web::Data::new(AppState {
+        sessions: handles.sessions.clone(),
+        registry: handles.registry.clone(),
+        metrics,
+        auth,
+        allowed_hosts: config.allowed_hosts(),
+        allowed_origins: config.http.allowed_origins.clone(),
+        sse_for_all: config.mcp.sse_for_all_requests,
+        no_auth: config.no_auth,
+        max_body_bytes: config.http.max_body_bytes,
+        started: Instant::now(),
+    });
+    let grace = Config::secs(config.http.shutdown_grace_secs);
+    let mut server = HttpServer::new(move || App::new().configure(configure(state.clone())))
+        .disable_signals()
+        .shutdown_timeout(grace.as_secs());
+    if config.http.workers > 0 {
+        server = server.workers(config.http.workers);
+    }
+    let server = server
+        .bind(config.bind)
+        .map_err(|source| StartError::Bind {
+            addr: config.bind,
+            source,
+        })?;
+    let addr = server.addrs().first().copied().unwrap_or(config.bind);
+    let server = server.run();
+    let handle = server.handle();
+    let task = actix_rt::spawn(server);
+    tracing::info!(%addr, "dust-mcp listening: MCP endpoint http://{addr}/mcp");
+    Ok(RunningServer {
+        addr,
+        handle,
+        registry: handles.registry,
+        task,
+        grace,
+    })
+}
+
+impl RunningServer {
+    /// The MCP endpoint URL.
+    pub fn mcp_url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+
+    /// Graceful stop: sessions close their streams (so SSE responses end), then actix-web
+    /// drains open connections within the grace period.
+    pub async fn shutdown(self) {
+        let started = Instant::now();
+        let closed = self.registry.send(CloseAll).await.unwrap_or(0);
+        tracing::info!(sessions = closed, "shutting down: streams closed");
+        self.handle.stop(true).await;
+        match tokio::time::timeout(self.grace + Duration::from_secs(1), self.task).await {
+            Ok(_) => tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "stopped"),
+            Err(_) => tracing::warn!(
+                grace_secs = self.grace.as_secs(),
+                "shutdown grace ran out; connections were dropped"
+            ),
+        }
+    }
+
+    /// Waits until the server stops by itself.
+    pub async fn wait(self) -> io::Result<()> {
+        self.task.await.unwrap_or(Ok(()))
+    }
+}
+
+/// The session-id HMAC key: configured, or generated once into `<data_dir>/session.key` so
+/// ids stay valid across restarts.
+fn session_secret(config: &Config) -> Result<Vec<u8>, StartError> {
+    if let Some(hex_key) = &config.session_secret {
+        return hex::decode(hex_key).map_err(|_| {
+            StartError::Config(ConfigError::Invalid("session_secret is not hex".into()))
+        });
+    }
+    let dir = &config.data_dir;
+    let err = |source| StartError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let path = dir.join("session.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => match hex::decode(text.trim()) {
+            Ok(k) if k.len() >= 32 => return Ok(k),
+            _ => {
+                return Err(StartError::Config(ConfigError::Invalid(format!(
+                    "{} does not hold a hex key of 32+ bytes; delete it to generate a new one (open sessions will then need to initialize again)",
+                    path.display()
+                ))))
+            }
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
+    }
+    let mut key = vec![0u8; 32];
+    rand::rng().fill_bytes(&mut key);
+    write_private(&path, hex::encode(&key).as_bytes()).map_err(err)?;
+    tracing::info!(path = %path.display(), "generated a new session key");
+    Ok(key)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(bytes)
+}
