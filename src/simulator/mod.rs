@@ -9,6 +9,7 @@
 //! - `conversations.rs`, `fragments.rs`, `validate.rs`, `timezones.rs`: conversation routes.
 //! - `model.rs`, `event_log.rs`, `generation.rs`: messages, their event logs, the generation task.
 //! - `events.rs`: the 307 hop and the SSE streams; `files.rs`, `body.rs`: uploads and bodies.
+//! - `approvals.rs`: validate-action and blocked actions (with the `tool_approval` knob).
 //! - `knobs.rs`: every knob and its default; `admin.rs`: `/_sim/stats` and `/_sim/knobs`.
 //!
 //! Demo agents: `dust` (global, one tool call), `hC0ach7Lq2` health-coach (chain of thought),
@@ -19,6 +20,7 @@
 mod admin;
 pub mod agents;
 pub mod answers;
+mod approvals;
 mod auth;
 mod body;
 mod conversations;
@@ -168,7 +170,8 @@ pub fn app_config(state: Arc<SimState>) -> impl FnOnce(&mut web::ServiceConfig) 
                     .configure(conversations::routes)
                     .configure(fragments::routes)
                     .configure(events::redirect_routes)
-                    .configure(files::routes),
+                    .configure(files::routes)
+                    .configure(approvals::routes),
             )
             .service(web::scope("/api/sse/v1/w/{wId}").configure(events::sse_routes))
             .service(web::scope("/_sim").configure(admin::routes))
