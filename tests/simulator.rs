@@ -891,3 +891,91 @@ async fn two_hundred_concurrent_streams_each_get_their_own_full_answer() {
     assert_eq!(api.sim.stats().stream_connections, 200);
     api.sim.stop().await;
 }
+
+#[actix_web::test]
+async fn stop_ends_open_streams_with_done() {
+    let api = Api::start(Knobs {
+        first_token_delay_ms: Some(60_000),
+        ..fast()
+    })
+    .await;
+    let c = api.create(WRITER, "never answered").await;
+    let url = api.sse_url(&c.c_id, &c.agent_sid, None);
+    let reader = {
+        let bearer = api.bearer();
+        actix_rt::spawn(async move {
+            let client = awc::Client::default();
+            let mut resp = client
+                .get(url)
+                .insert_header(("Authorization", bearer))
+                .send()
+                .await
+                .unwrap();
+            resp.body()
+                .limit(1 << 20)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        })
+    };
+    let connected = async {
+        while api.sim.stats().stream_connections == 0 {
+            actix_rt::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    };
+    tokio::time::timeout(sim::READ_BOUND, connected)
+        .await
+        .unwrap();
+    api.sim.stop().await;
+    let body = tokio::time::timeout(sim::READ_BOUND, reader)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        body.starts_with("event: dust-handshake") && body.ends_with("data: done\n\n"),
+        "{body}"
+    );
+}
+
+/// Load figure, not a gate: `cargo test -p dust-mcp --test simulator thousand -- --ignored --nocapture`.
+#[actix_web::test]
+#[ignore = "load measurement; prints figures"]
+async fn thousand_concurrent_streams_complete() {
+    let api = Api::start(Knobs {
+        message_limit_per_minute: Some(100_000),
+        token_interval_ms: Some(30),
+        ..fast()
+    })
+    .await;
+    let mut convs = Vec::new();
+    for i in 0..1000 {
+        convs.push(api.create(WRITER, &format!("load question {i}")).await);
+    }
+    let client = awc::Client::builder()
+        .connector(awc::Connector::new().limit(0))
+        .timeout(std::time::Duration::from_secs(30))
+        .finish();
+    let api = sim::Api {
+        sim: api.sim,
+        client,
+    };
+    let started = tokio::time::Instant::now();
+    let results = futures::future::join_all(
+        convs
+            .iter()
+            .map(|c| api.stream(&c.c_id, &c.agent_sid, None)),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let ok = results
+        .iter()
+        .filter(|s| {
+            s.terminal()
+                .is_some_and(|t| t["type"] == "agent_message_success")
+        })
+        .count();
+    let tokens: usize = results.iter().map(|s| s.events.len()).sum();
+    println!("1000 streams: {ok} succeeded, {tokens} events, {elapsed:?} wall");
+    assert_eq!(ok, 1000);
+    api.sim.stop().await;
+}

@@ -16,6 +16,10 @@
 //! `wR1ter9Xk4` writer, `sL0wAg3nt5` slow-thinker, `bR0k3nAg7t` broken-bot (always
 //! `agent_error`), `l3gacyAg01` legacy-helper (archived). With `stamp_tokens`, each token text is
 //! `"<word>[t=<unix micros>]<whitespace>"` and the final content keeps the stamps.
+//!
+//! Scripts change knobs with the API key, e.g.
+//! `curl -H 'Authorization: Bearer sk-demo-0000000000000000' -d '{"token_interval_ms":5}'
+//! http://127.0.0.1:<port>/_sim/knobs` (fields merge into the current knobs; `null` resets one).
 
 mod admin;
 pub mod agents;
