@@ -7,6 +7,7 @@
 //! - [`edge`]: `/mcp` (Streamable HTTP), header validators, SSE responses, authentication,
 //!   admin routes, and the one place errors become responses.
 //! - [`config`]: every setting and its default (TOML file, `DUST_MCP_*`, flags).
+//! - [`simulator`]: a faithful Dust API simulator (demo mode, tests, load tests).
 //! - [`cli`], [`telemetry`]: the command line and logging.
 //!
 //! The actors (sessions, registry) live in the `actors` crate; this crate only knows their
@@ -20,3 +21,4 @@ pub mod config;
 pub mod edge;
 pub mod server;
 pub mod telemetry;
+pub mod simulator;
