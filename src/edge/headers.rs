@@ -95,7 +95,7 @@ pub fn host_allowed(host: Option<&str>, allowed: &[String]) -> bool {
         None => true,
         Some(h) => {
             let h = host_without_port(h.trim()).to_ascii_lowercase();
-            allowed.iter().any(|a| *a == h)
+            allowed.contains(&h)
         }
     }
 }
@@ -125,7 +125,7 @@ pub fn origin_allowed(
         return false;
     };
     let host = host_without_port(rest.split('/').next().unwrap_or("")).to_ascii_lowercase();
-    allowed_hosts.iter().any(|a| *a == host)
+    allowed_hosts.contains(&host)
 }
 
 #[cfg(test)]

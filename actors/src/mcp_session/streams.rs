@@ -376,7 +376,7 @@ mod tests {
 
     fn drain(rx: &mut SseReceiver) -> Vec<String> {
         let mut out = Vec::new();
-        while let Ok(Some(b)) = rx.try_next() {
+        while let Ok(b) = rx.try_recv() {
             out.push(String::from_utf8(b.to_vec()).unwrap());
         }
         out
