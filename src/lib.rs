@@ -20,5 +20,5 @@ pub mod cli;
 pub mod config;
 pub mod edge;
 pub mod server;
-pub mod telemetry;
 pub mod simulator;
+pub mod telemetry;
