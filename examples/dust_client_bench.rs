@@ -20,7 +20,10 @@ fn fast() -> Knobs {
 }
 
 fn arg(n: usize, default: u64) -> u64 {
-    std::env::args().nth(n).and_then(|a| a.parse().ok()).unwrap_or(default)
+    std::env::args()
+        .nth(n)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
 }
 
 #[actix_rt::main]
@@ -29,7 +32,12 @@ async fn main() -> anyhow::Result<()> {
     let seconds = arg(2, 5);
     let drops = arg(3, 50) as u32;
 
-    let sim = Simulator::start(SimConfig { knobs: fast(), workers: 2, ..SimConfig::default() }).await?;
+    let sim = Simulator::start(SimConfig {
+        knobs: fast(),
+        workers: 2,
+        ..SimConfig::default()
+    })
+    .await?;
     let mut settings = DustSettings::new(sim.url(), Secret::new(sim.api_key()), sim.workspace_id());
     settings.rate_limit_per_sec = 0;
     settings.pool_limit = concurrency.max(1);
@@ -69,12 +77,20 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // 2. Resume time after an upstream drop: every connection of every answer drops after 5 events.
-    sim.set_knobs(Knobs { drop_after_events: Some(5), drop_connections: Some(drops), tokens_per_answer: Some(40), ..fast() });
+    sim.set_knobs(Knobs {
+        drop_after_events: Some(5),
+        drop_connections: Some(drops),
+        tokens_per_answer: Some(40),
+        ..fast()
+    });
     let mut resume_ms: Vec<u64> = Vec::new();
     let mut answers = 0;
     while (resume_ms.len() as u32) < drops {
-        let posted = client.post_message(&posted.conversation_id, &message).await?;
-        let mut stream = client.stream_agent_message(&posted.conversation_id, &posted.agent_message_id);
+        let posted = client
+            .post_message(&posted.conversation_id, &message)
+            .await?;
+        let mut stream =
+            client.stream_agent_message(&posted.conversation_id, &posted.agent_message_id);
         while let Some(ev) = stream.next().await {
             if let AgentEvent::Reconnected { after_ms, .. } = ev? {
                 resume_ms.push(after_ms);
@@ -92,7 +108,10 @@ async fn main() -> anyhow::Result<()> {
         pct(0.95),
         pct(1.0)
     );
-    println!("client status: {}", serde_json::to_string(&shared.status())?);
+    println!(
+        "client status: {}",
+        serde_json::to_string(&shared.status())?
+    );
     sim.stop().await;
     Ok(())
 }

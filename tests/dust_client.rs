@@ -18,11 +18,20 @@ const SLOW: &str = "sL0wAg3nt5";
 const BROKEN: &str = "bR0k3nAg7t";
 
 fn fast() -> Knobs {
-    Knobs { token_interval_ms: Some(2), first_token_delay_ms: Some(5), ..Knobs::default() }
+    Knobs {
+        token_interval_ms: Some(2),
+        first_token_delay_ms: Some(5),
+        ..Knobs::default()
+    }
 }
 
 async fn sim(knobs: Knobs) -> Simulator {
-    Simulator::start(SimConfig { knobs, ..SimConfig::default() }).await.expect("simulator starts")
+    Simulator::start(SimConfig {
+        knobs,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator starts")
 }
 
 fn settings(sim: &Simulator) -> DustSettings {
@@ -42,7 +51,11 @@ fn client(settings: DustSettings) -> DustClient {
 fn message(content: &str, agent: &str) -> NewMessage {
     let mut context = UserContext::new("dust-client-test");
     context.timezone = "Europe/Paris".into();
-    NewMessage { content: content.into(), agent_id: agent.into(), context }
+    NewMessage {
+        content: content.into(),
+        agent_id: agent.into(),
+        context,
+    }
 }
 
 fn expected(agent: &str, question: &str) -> String {
@@ -62,7 +75,9 @@ async fn run(client: &DustClient, posted: &PostedMessage) -> (Vec<AgentEvent>, O
         }
         None
     };
-    let err = tokio::time::timeout(ANSWER_BOUND, collect).await.expect("answer within bound");
+    let err = tokio::time::timeout(ANSWER_BOUND, collect)
+        .await
+        .expect("answer within bound");
     (events, err)
 }
 
@@ -70,7 +85,10 @@ fn streamed_text(events: &[AgentEvent]) -> String {
     events
         .iter()
         .filter_map(|e| match e {
-            AgentEvent::TextDelta { text, classification: TextClass::Tokens } => Some(text.as_str()),
+            AgentEvent::TextDelta {
+                text,
+                classification: TextClass::Tokens,
+            } => Some(text.as_str()),
             _ => None,
         })
         .collect()
@@ -84,7 +102,10 @@ fn success(events: &[AgentEvent]) -> &str {
 }
 
 fn reconnects(events: &[AgentEvent]) -> usize {
-    events.iter().filter(|e| matches!(e, AgentEvent::Reconnected { .. })).count()
+    events
+        .iter()
+        .filter(|e| matches!(e, AgentEvent::Reconnected { .. }))
+        .count()
 }
 
 #[actix_rt::test]
@@ -92,11 +113,18 @@ async fn answer_streams_through_the_307_and_matches_the_simulated_text() {
     let sim = sim(fast()).await;
     let c = client(settings(&sim));
     let q = "Draft a two-line status update";
-    let posted = c.create_conversation(&message(q, WRITER), &[], None).await.unwrap();
+    let posted = c
+        .create_conversation(&message(q, WRITER), &[], None)
+        .await
+        .unwrap();
     let (events, err) = run(&c, &posted).await;
     assert!(err.is_none(), "{err:?}");
     // The handshake is not an event, and the answer is exactly the simulated one.
-    assert!(matches!(events.first(), Some(AgentEvent::TextDelta { .. })), "{:?}", events.first());
+    assert!(
+        matches!(events.first(), Some(AgentEvent::TextDelta { .. })),
+        "{:?}",
+        events.first()
+    );
     assert_eq!(success(&events), expected(WRITER, q));
     assert_eq!(streamed_text(&events), expected(WRITER, q));
     assert_eq!(reconnects(&events), 0);
@@ -116,13 +144,19 @@ async fn resumes_after_the_connection_cap_without_losing_or_repeating_tokens() {
     };
     let sim = sim(knobs).await;
     let c = client(settings(&sim));
-    let posted = c.create_conversation(&message("Write a long note", WRITER), &[], None).await.unwrap();
+    let posted = c
+        .create_conversation(&message("Write a long note", WRITER), &[], None)
+        .await
+        .unwrap();
     let (events, err) = run(&c, &posted).await;
     assert!(err.is_none(), "{err:?}");
     // Stamped tokens are all distinct, so any loss or repeat would break the equality.
     assert_eq!(streamed_text(&events), success(&events));
     let stats = sim.stats();
-    assert!(stats.capped_connections >= 1 && stats.resumes >= 1, "{stats:?}");
+    assert!(
+        stats.capped_connections >= 1 && stats.resumes >= 1,
+        "{stats:?}"
+    );
     assert!(reconnects(&events) >= 1);
     sim.stop().await;
 }
@@ -138,7 +172,10 @@ async fn resumes_after_dropped_connections_without_losing_or_repeating_tokens() 
     };
     let sim = sim(knobs).await;
     let c = client(settings(&sim));
-    let posted = c.create_conversation(&message("Summarise", WRITER), &[], None).await.unwrap();
+    let posted = c
+        .create_conversation(&message("Summarise", WRITER), &[], None)
+        .await
+        .unwrap();
     let (events, err) = run(&c, &posted).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(streamed_text(&events), success(&events));
@@ -160,7 +197,10 @@ async fn a_stalled_stream_hits_the_idle_timeout_and_the_answer_still_completes()
     s.stream_idle_timeout = Duration::from_millis(300);
     let c = client(s);
     let q = "Status please";
-    let posted = c.create_conversation(&message(q, WRITER), &[], None).await.unwrap();
+    let posted = c
+        .create_conversation(&message(q, WRITER), &[], None)
+        .await
+        .unwrap();
     let (events, err) = run(&c, &posted).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(success(&events), expected(WRITER, q));
@@ -170,14 +210,24 @@ async fn a_stalled_stream_hits_the_idle_timeout_and_the_answer_still_completes()
 
 #[actix_rt::test]
 async fn an_agent_that_stays_silent_fails_with_an_idle_error() {
-    let sim = sim(Knobs { first_token_delay_ms: Some(60_000), ..fast() }).await;
+    let sim = sim(Knobs {
+        first_token_delay_ms: Some(60_000),
+        ..fast()
+    })
+    .await;
     let mut s = settings(&sim);
     s.stream_idle_timeout = Duration::from_millis(200);
     s.stream_idle_retries = 1;
     let c = client(s);
-    let posted = c.create_conversation(&message("Anyone there?", SLOW), &[], None).await.unwrap();
+    let posted = c
+        .create_conversation(&message("Anyone there?", SLOW), &[], None)
+        .await
+        .unwrap();
     let (events, err) = run(&c, &posted).await;
-    assert!(matches!(err, Some(DustError::StreamIdle { .. })), "{err:?} after {events:?}");
+    assert!(
+        matches!(err, Some(DustError::StreamIdle { .. })),
+        "{err:?} after {events:?}"
+    );
     assert!(err.unwrap().to_string().contains("silent"));
     sim.stop().await;
 }
@@ -186,7 +236,10 @@ async fn an_agent_that_stays_silent_fails_with_an_idle_error() {
 async fn agent_error_is_terminal() {
     let sim = sim(fast()).await;
     let c = client(settings(&sim));
-    let posted = c.create_conversation(&message("Do the thing", BROKEN), &[], None).await.unwrap();
+    let posted = c
+        .create_conversation(&message("Do the thing", BROKEN), &[], None)
+        .await
+        .unwrap();
     let (events, err) = run(&c, &posted).await;
     assert!(err.is_none(), "{err:?}");
     match events.last() {
@@ -198,16 +251,26 @@ async fn agent_error_is_terminal() {
 
 #[actix_rt::test]
 async fn cancel_reaches_the_simulator_and_ends_the_stream() {
-    let sim = sim(Knobs { tokens_per_answer: Some(400), token_interval_ms: Some(20), ..fast() }).await;
+    let sim = sim(Knobs {
+        tokens_per_answer: Some(400),
+        token_interval_ms: Some(20),
+        ..fast()
+    })
+    .await;
     let c = client(settings(&sim));
-    let posted = c.create_conversation(&message("Tell me everything", WRITER), &[], None).await.unwrap();
+    let posted = c
+        .create_conversation(&message("Tell me everything", WRITER), &[], None)
+        .await
+        .unwrap();
     let mut stream = c.stream_agent_message(&posted.conversation_id, &posted.agent_message_id);
     let outcome = tokio::time::timeout(ANSWER_BOUND, async {
         let mut cancelled = false;
         while let Some(item) = stream.next().await {
             match item.unwrap() {
                 AgentEvent::TextDelta { .. } if !cancelled => {
-                    c.cancel_message(&posted.conversation_id, &posted.agent_message_id).await.unwrap();
+                    c.cancel_message(&posted.conversation_id, &posted.agent_message_id)
+                        .await
+                        .unwrap();
                     cancelled = true;
                 }
                 ev if ev.is_terminal() => return ev,
@@ -244,7 +307,11 @@ async fn a_429_is_retried_after_its_retry_after() {
 
 #[actix_rt::test]
 async fn a_retry_after_beyond_the_bound_fails_fast_saying_when_to_retry() {
-    let knobs = Knobs { throttle_next: Some(1), retry_after_secs: Some(120), ..fast() };
+    let knobs = Knobs {
+        throttle_next: Some(1),
+        retry_after_secs: Some(120),
+        ..fast()
+    };
     let sim = sim(knobs).await;
     let c = client(settings(&sim));
     let err = c.get_agent(WRITER).await.unwrap_err();
@@ -257,23 +324,46 @@ async fn a_retry_after_beyond_the_bound_fails_fast_saying_when_to_retry() {
 async fn a_403_rate_limit_on_a_follow_up_is_retried_and_posts_once() {
     let sim = sim(fast()).await;
     let c = client(settings(&sim));
-    let first = c.create_conversation(&message("One", WRITER), &[], None).await.unwrap();
-    sim.set_knobs(Knobs { rate_limit_next_posts: Some(1), ..fast() });
-    let second = c.post_message(&first.conversation_id, &message("Two", WRITER)).await.unwrap();
+    let first = c
+        .create_conversation(&message("One", WRITER), &[], None)
+        .await
+        .unwrap();
+    sim.set_knobs(Knobs {
+        rate_limit_next_posts: Some(1),
+        ..fast()
+    });
+    let second = c
+        .post_message(&first.conversation_id, &message("Two", WRITER))
+        .await
+        .unwrap();
     assert_ne!(first.agent_message_id, second.agent_message_id);
     let stats = sim.stats();
     assert_eq!(stats.rate_limit_refusals, 1);
-    assert_eq!(stats.user_messages_by_conversation[&first.conversation_id], 2);
+    assert_eq!(
+        stats.user_messages_by_conversation[&first.conversation_id],
+        2
+    );
     sim.stop().await;
 }
 
 #[actix_rt::test]
 async fn a_403_rate_limit_on_create_is_reported_as_rate_limiting() {
-    let sim = sim(Knobs { rate_limit_next_posts: Some(1), ..fast() }).await;
+    let sim = sim(Knobs {
+        rate_limit_next_posts: Some(1),
+        ..fast()
+    })
+    .await;
     let c = client(settings(&sim));
-    let err = c.create_conversation(&message("Hi", WRITER), &[], None).await.unwrap_err();
+    let err = c
+        .create_conversation(&message("Hi", WRITER), &[], None)
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type(), Some("rate_limit_error"));
-    assert!(err.to_string().starts_with("Dust rate-limited this workspace"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("Dust rate-limited this workspace"),
+        "{err}"
+    );
     assert_eq!(sim.stats().user_messages_posted, 0);
     sim.stop().await;
 }
@@ -293,14 +383,24 @@ async fn the_breaker_opens_on_a_5xx_burst_and_closes_after_the_cooldown() {
     s.breaker_cooldown = Duration::from_millis(300);
     let c = client(s);
     for _ in 0..3 {
-        assert!(matches!(c.list_agents().await, Err(DustError::Server { status: 503, .. })));
+        assert!(matches!(
+            c.list_agents().await,
+            Err(DustError::Server { status: 503, .. })
+        ));
     }
     let err = c.list_agents().await.unwrap_err();
     assert!(matches!(err, DustError::CircuitOpen { .. }), "{err:?}");
     assert_eq!(c.shared().status().breaker.state, BreakerState::Open);
-    assert_eq!(c.shared().status().metrics.requests, 3, "an open breaker sends nothing");
+    assert_eq!(
+        c.shared().status().metrics.requests,
+        3,
+        "an open breaker sends nothing"
+    );
     tokio::time::sleep(Duration::from_millis(350)).await;
-    assert!(c.list_agents().await.is_ok(), "the probe after the cool-down succeeds");
+    assert!(
+        c.list_agents().await.is_ok(),
+        "the probe after the cool-down succeeds"
+    );
     let snap = c.shared().status().breaker;
     assert_eq!((snap.state, snap.times_opened), (BreakerState::Closed, 1));
     assert_eq!(sim.stats().injected_5xx, 3);
@@ -311,17 +411,26 @@ async fn the_breaker_opens_on_a_5xx_burst_and_closes_after_the_cooldown() {
 async fn a_follow_up_refused_with_5xx_is_checked_then_posted_exactly_once() {
     let sim = sim(fast()).await;
     let c = client(settings(&sim));
-    let first = c.create_conversation(&message("One", WRITER), &[], None).await.unwrap();
+    let first = c
+        .create_conversation(&message("One", WRITER), &[], None)
+        .await
+        .unwrap();
     sim.set_knobs(Knobs {
         fail_next: Some(1),
         fail_status: Some(502),
         fail_route: Some(RouteClass::PostMessage),
         ..fast()
     });
-    let second = c.post_message(&first.conversation_id, &message("Two", WRITER)).await.unwrap();
+    let second = c
+        .post_message(&first.conversation_id, &message("Two", WRITER))
+        .await
+        .unwrap();
     let stats = sim.stats();
     assert_eq!(stats.injected_5xx, 1);
-    assert_eq!(stats.user_messages_by_conversation[&first.conversation_id], 2);
+    assert_eq!(
+        stats.user_messages_by_conversation[&first.conversation_id],
+        2
+    );
     let (events, err) = run(&c, &second).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(success(&events), expected(WRITER, "Two"));
@@ -335,9 +444,15 @@ async fn a_follow_up_that_timed_out_is_never_posted_twice() {
     s.response_timeout = Duration::from_millis(300);
     s.post_check_delay = Duration::from_millis(3000);
     let c = client(s);
-    let first = c.create_conversation(&message("One", WRITER), &[], None).await.unwrap();
+    let first = c
+        .create_conversation(&message("One", WRITER), &[], None)
+        .await
+        .unwrap();
     // Slow enough that our POST times out while the simulator still stores the message.
-    sim.set_knobs(Knobs { response_delay_ms: Some(1500), ..fast() });
+    sim.set_knobs(Knobs {
+        response_delay_ms: Some(1500),
+        ..fast()
+    });
     let cid = first.conversation_id.clone();
     let post = {
         let c = c.clone();
@@ -348,7 +463,10 @@ async fn a_follow_up_that_timed_out_is_never_posted_twice() {
     let result = post.await.unwrap();
     let second = result.expect("found the landed message or posted it once");
     assert_ne!(second.agent_message_id, first.agent_message_id);
-    assert_eq!(sim.stats().user_messages_by_conversation[&first.conversation_id], 2);
+    assert_eq!(
+        sim.stats().user_messages_by_conversation[&first.conversation_id],
+        2
+    );
     sim.stop().await;
 }
 
@@ -356,16 +474,28 @@ async fn a_follow_up_that_timed_out_is_never_posted_twice() {
 async fn a_conversation_continues_with_the_right_agent_message() {
     let sim = sim(fast()).await;
     let c = client(settings(&sim));
-    let first = c.create_conversation(&message("First question", WRITER), &[], Some("t")).await.unwrap();
+    let first = c
+        .create_conversation(&message("First question", WRITER), &[], Some("t"))
+        .await
+        .unwrap();
     let (events, _) = run(&c, &first).await;
     assert_eq!(success(&events), expected(WRITER, "First question"));
-    let second = c.post_message(&first.conversation_id, &message("Second question", WRITER)).await.unwrap();
+    let second = c
+        .post_message(&first.conversation_id, &message("Second question", WRITER))
+        .await
+        .unwrap();
     assert_eq!(second.conversation_id, first.conversation_id);
     assert_ne!(second.agent_message_id, first.agent_message_id);
     let (events, _) = run(&c, &second).await;
-    assert_eq!(success(&events), expected(WRITER, "Second question"), "not the old answer");
+    assert_eq!(
+        success(&events),
+        expected(WRITER, "Second question"),
+        "not the old answer"
+    );
     let conversation = c.get_conversation(&first.conversation_id).await.unwrap();
-    let answer = conversation.agent_message_for(&second.user_message_id).unwrap();
+    let answer = conversation
+        .agent_message_for(&second.user_message_id)
+        .unwrap();
     assert_eq!(answer.s_id, second.agent_message_id);
     sim.stop().await;
 }
@@ -375,13 +505,26 @@ async fn upload_then_attach_by_file_id_and_inline() {
     let sim = sim(fast()).await;
     let c = client(settings(&sim));
     let csv = Bytes::from_static(b"date,glucose\n2026-01-01,92\n2026-01-02,97\n");
-    let file = c.upload_file("glucose.csv", "text/csv", csv, None).await.unwrap();
+    let file = c
+        .upload_file("glucose.csv", "text/csv", csv, None)
+        .await
+        .unwrap();
     assert_eq!(file.status, "ready");
     let fragments = [
-        FragmentInput::File { title: "glucose.csv".into(), file_id: file.file_id().into() },
-        FragmentInput::Inline { title: "notes.txt".into(), content: "fasting".into(), content_type: "text/plain".into() },
+        FragmentInput::File {
+            title: "glucose.csv".into(),
+            file_id: file.file_id().into(),
+        },
+        FragmentInput::Inline {
+            title: "notes.txt".into(),
+            content: "fasting".into(),
+            content_type: "text/plain".into(),
+        },
     ];
-    let posted = c.create_conversation(&message("Read these", WRITER), &fragments, None).await.unwrap();
+    let posted = c
+        .create_conversation(&message("Read these", WRITER), &fragments, None)
+        .await
+        .unwrap();
     let conversation = c.get_conversation(&posted.conversation_id).await.unwrap();
     let titles: Vec<&str> = conversation
         .latest_items()
@@ -393,7 +536,10 @@ async fn upload_then_attach_by_file_id_and_inline() {
     assert_eq!(titles, ["glucose.csv", "notes.txt"]);
     let (events, _) = run(&c, &posted).await;
     let answer = success(&events);
-    assert!(answer.contains("glucose.csv") && answer.contains("notes.txt"), "{answer}");
+    assert!(
+        answer.contains("glucose.csv") && answer.contains("notes.txt"),
+        "{answer}"
+    );
     let stats = sim.stats();
     assert_eq!((stats.upload_urls, stats.uploads), (1, 1));
     // Above 512 KiB inline: refused before anything is sent.
@@ -402,7 +548,10 @@ async fn upload_then_attach_by_file_id_and_inline() {
         content: "x".repeat(512 * 1024 + 1),
         content_type: "text/plain".into(),
     };
-    let err = c.add_content_fragment(&posted.conversation_id, &big).await.unwrap_err();
+    let err = c
+        .add_content_fragment(&posted.conversation_id, &big)
+        .await
+        .unwrap_err();
     assert!(matches!(err, DustError::ContentTooLarge { .. }), "{err:?}");
     sim.stop().await;
 }
@@ -417,11 +566,22 @@ async fn agents_list_search_get_and_stale_cache_when_dust_fails() {
     let list = c.list_agents().await.unwrap();
     assert!(!list.stale);
     assert!(list.value.iter().any(|a| a.s_id == WRITER));
-    assert!(list.value.iter().all(|a| a.s_id != "l3gacyAg01"), "archived agents are hidden");
+    assert!(
+        list.value.iter().all(|a| a.s_id != "l3gacyAg01"),
+        "archived agents are hidden"
+    );
     let found = c.search_agents("writ").await.unwrap();
-    assert!(found.value.iter().any(|a| a.s_id == WRITER), "{:?}", found.value);
+    assert!(
+        found.value.iter().any(|a| a.s_id == WRITER),
+        "{:?}",
+        found.value
+    );
     assert_eq!(c.get_agent("dust").await.unwrap().value.s_id, "dust");
-    sim.set_knobs(Knobs { fail_next: Some(2), fail_route: Some(RouteClass::Agents), ..fast() });
+    sim.set_knobs(Knobs {
+        fail_next: Some(2),
+        fail_route: Some(RouteClass::Agents),
+        ..fast()
+    });
     let stale = c.list_agents().await.unwrap();
     assert!(stale.stale, "served from cache while Dust fails");
     assert_eq!(stale.value, list.value);
@@ -437,7 +597,10 @@ async fn a_wrong_key_names_the_fix_and_never_shows_the_key() {
     s.api_key = Secret::new("sk-wrongwrongwrong42");
     let c = client(s);
     let err = c.list_agents().await.unwrap_err();
-    assert!(matches!(err, DustError::Auth { status: 401, .. }), "{err:?}");
+    assert!(
+        matches!(err, DustError::Auth { status: 401, .. }),
+        "{err:?}"
+    );
     let text = err.to_string();
     assert!(text.contains("check DUST_API_KEY"), "{text}");
     assert!(!text.contains("wrongwrongwrong") && !format!("{err:?}").contains("wrongwrongwrong"));

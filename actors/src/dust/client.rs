@@ -23,6 +23,7 @@ use super::breaker::{BreakerSnapshot, CircuitBreaker};
 use super::cache::AgentCache;
 use super::error::DustError;
 use super::limiter::TokenBucket;
+use super::metrics::{DustMetrics, DustMetricsSnapshot};
 use super::retry::{parse_retry_after, Backoff};
 use super::settings::DustSettings;
 
@@ -35,57 +36,6 @@ static NEXT_SHARED_ID: AtomicU64 = AtomicU64::new(1);
 thread_local! {
     /// This thread's awc clients, one per `DustShared` (awc clients are `!Send`).
     static HTTP_CLIENTS: RefCell<HashMap<u64, awc::Client>> = RefCell::new(HashMap::new());
-}
-
-/// Counters for /metrics and /admin/status.
-#[derive(Debug, Default)]
-pub struct DustMetrics {
-    requests: AtomicU64,
-    failures: AtomicU64,
-    retries: AtomicU64,
-    rate_limited: AtomicU64,
-    stream_reconnects: AtomicU64,
-    duplicate_posts_avoided: AtomicU64,
-    stale_agent_reads: AtomicU64,
-}
-
-/// A copy of the counters at one instant.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct DustMetricsSnapshot {
-    /// HTTP requests sent to Dust.
-    pub requests: u64,
-    /// Requests that failed (any error).
-    pub failures: u64,
-    /// Automatic retries of repeatable requests.
-    pub retries: u64,
-    /// Responses that were rate limits.
-    pub rate_limited: u64,
-    /// Answer-stream reconnections.
-    pub stream_reconnects: u64,
-    /// Message POSTs that failed ambiguously but were found to have landed (not re-posted).
-    pub duplicate_posts_avoided: u64,
-    /// Agent reads served from stale cache because Dust failed.
-    pub stale_agent_reads: u64,
-}
-
-impl DustMetrics {
-    pub(crate) fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Reads every counter.
-    pub fn snapshot(&self) -> DustMetricsSnapshot {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        DustMetricsSnapshot {
-            requests: get(&self.requests),
-            failures: get(&self.failures),
-            retries: get(&self.retries),
-            rate_limited: get(&self.rate_limited),
-            stream_reconnects: get(&self.stream_reconnects),
-            duplicate_posts_avoided: get(&self.duplicate_posts_avoided),
-            stale_agent_reads: get(&self.stale_agent_reads),
-        }
-    }
 }
 
 /// The serialisable status of one workspace's client, for /admin/status.
