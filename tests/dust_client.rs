@@ -1,6 +1,7 @@
 //! The Dust client (`actors::dust`) against the Dust simulator on 127.0.0.1:0: streamed answers
 //! through the 307, resumes after caps, drops and stalls, terminal types, cancel, rate limits,
 //! the circuit breaker, no duplicate message POSTs under faults, follow-ups, files and fragments.
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use actors::dust::{
@@ -10,6 +11,8 @@ use actors::dust::{
 use bytes::Bytes;
 use dust_mcp::simulator::{agents, answers, Knobs, RouteClass, SimConfig, Simulator};
 use futures::StreamExt;
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 /// Upper bound on one whole answer, so a broken client fails a test instead of hanging it.
 const ANSWER_BOUND: Duration = Duration::from_secs(30);
@@ -604,5 +607,96 @@ async fn a_wrong_key_names_the_fix_and_never_shows_the_key() {
     let text = err.to_string();
     assert!(text.contains("check DUST_API_KEY"), "{text}");
     assert!(!text.contains("wrongwrongwrong") && !format!("{err:?}").contains("wrongwrongwrong"));
+    sim.stop().await;
+}
+
+/// A pass-through proxy in front of the simulator that, for the next `lose` follow-up POSTs,
+/// lets the simulator store the message and then answers 502 itself, as a load balancer that
+/// lost the upstream response would.
+struct LossyProxy {
+    upstream: String,
+    lose: AtomicU32,
+}
+
+async fn lossy(req: HttpRequest, body: web::Bytes, proxy: web::Data<LossyProxy>) -> HttpResponse {
+    let url = format!("{}{}", proxy.upstream, req.uri());
+    let mut fwd = awc::Client::builder()
+        .disable_redirects()
+        .finish()
+        .request(req.method().clone(), url);
+    for name in ["authorization", "content-type", "accept"] {
+        if let Some(v) = req.headers().get(name) {
+            fwd = fwd.insert_header((name, v.clone()));
+        }
+    }
+    let Ok(mut resp) = fwd.send_body(body).await else {
+        return HttpResponse::BadGateway().finish();
+    };
+    let bytes = resp.body().limit(16 << 20).await.unwrap_or_default();
+    let is_follow_up = req.method() == "POST" && req.path().ends_with("/messages");
+    if is_follow_up
+        && proxy
+            .lose
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    {
+        return HttpResponse::BadGateway().body("upstream connection reset");
+    }
+    let mut out = HttpResponse::build(resp.status());
+    for name in ["content-type", "location", "retry-after"] {
+        if let Some(v) = resp.headers().get(name) {
+            out.insert_header((name, v.clone()));
+        }
+    }
+    out.body(bytes)
+}
+
+#[actix_rt::test]
+async fn a_follow_up_whose_response_was_lost_is_found_and_not_posted_again() {
+    let sim = sim(fast()).await;
+    let proxy = web::Data::new(LossyProxy {
+        upstream: sim.url(),
+        lose: AtomicU32::new(1),
+    });
+    let for_app = proxy.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(for_app.clone())
+            .default_service(web::to(lossy))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+
+    let mut s = settings(&sim);
+    s.base_url = format!("http://{addr}");
+    s.post_check_delay = Duration::from_millis(10);
+    let c = client(s);
+    let first = c
+        .create_conversation(&message("One", WRITER), &[], None)
+        .await
+        .unwrap();
+    let second = c
+        .post_message(&first.conversation_id, &message("Two", WRITER))
+        .await
+        .unwrap();
+    assert_eq!(proxy.lose.load(Ordering::SeqCst), 0, "the 502 was served");
+    assert_eq!(
+        sim.stats().user_messages_by_conversation[&first.conversation_id],
+        2,
+        "posted once"
+    );
+    assert_eq!(c.shared().status().metrics.duplicate_posts_avoided, 1);
+    let conversation = c.get_conversation(&first.conversation_id).await.unwrap();
+    let answer = conversation
+        .agent_message_for(&second.user_message_id)
+        .unwrap();
+    assert_eq!(answer.s_id, second.agent_message_id);
+    handle.stop(true).await;
     sim.stop().await;
 }
