@@ -8,6 +8,8 @@
 //!   reaps idle ones and builds the status snapshot.
 //! - [`mcp`]: the protocol layer (JSON-RPC, versions, signed ids, catalogue, dispatch,
 //!   conformance fixtures). No actors.
+//! - [`dust`]: the Dust API client (awc): agents, conversations, the answer event stream with
+//!   reconnects, files; retries, a rate limiter and a circuit breaker. No actors.
 //! - [`metrics`]: Prometheus counters shared by all of the above.
 //! - [`principal`]: who makes a request.
 //!
@@ -20,6 +22,7 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod dust;
 pub mod mcp;
 pub mod mcp_session;
 pub mod metrics;
