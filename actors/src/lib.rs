@@ -10,6 +10,8 @@
 //!   conformance fixtures). No actors.
 //! - [`dust`]: the Dust API client (awc): agents, conversations, the answer event stream with
 //!   reconnects, files; retries, a rate limiter and a circuit breaker. No actors.
+//! - [`dust_stream`]: `DustStream`, one actor per `dust_ask` streaming one agent answer.
+//! - [`tools`]: the product's tools (`dust_*`) registered into the catalogue.
 //! - [`metrics`]: Prometheus counters shared by all of the above.
 //! - [`principal`]: who makes a request.
 //!
@@ -23,12 +25,14 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod dust;
+pub mod dust_stream;
 pub mod mcp;
 pub mod mcp_session;
 pub mod metrics;
 pub mod principal;
 pub mod session_registry;
 pub mod sessions;
+pub mod tools;
 
 use std::{sync::Arc, time::Duration};
 
