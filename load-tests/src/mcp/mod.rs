@@ -414,3 +414,6 @@ impl EventStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
