@@ -75,8 +75,10 @@ pub struct CallSummary {
     pub ok: u64,
     /// Calls whose result said `isError: true` (included in `ok`).
     pub tool_errors: u64,
-    /// Successful calls per second over the whole run.
+    /// Successful calls per second over the calling window.
     pub per_sec: f64,
+    /// The calling window: from "all sessions ready" to the last call's end, seconds.
+    pub seconds: f64,
     /// Latency of successful calls.
     pub latency_ms: Option<LatencySummary>,
 }
@@ -132,7 +134,8 @@ pub fn build(config: &Config, outcome: Outcome, timeline: Vec<Sample>) -> Summar
     let calls = (config.scenario == Scenario::Call).then(|| CallSummary {
         ok: outcome.call_latency.count(),
         tool_errors: outcome.tool_errors,
-        per_sec: rate(outcome.call_latency.count(), outcome.elapsed),
+        per_sec: rate(outcome.call_latency.count(), outcome.calls_window),
+        seconds: outcome.calls_window.as_secs_f64(),
         latency_ms: outcome.call_latency.summary(),
     });
     Summary {
@@ -238,8 +241,8 @@ pub fn render_text(s: &Summary) -> String {
     if let Some(c) = &s.calls {
         let _ = writeln!(
             out,
-            "  calls      {} ok ({} isError), {:.1} calls/s",
-            c.ok, c.tool_errors, c.per_sec
+            "  calls      {} ok ({} isError), {:.1} calls/s over {:.1} s",
+            c.ok, c.tool_errors, c.per_sec, c.seconds
         );
         let _ = writeln!(
             out,

@@ -1,11 +1,14 @@
-//! The `call` scenario: each of N sessions calls one tool in a loop until the deadline or the
-//! shared request budget runs out, recording each call's latency. A 404 (session lost) makes
-//! the session initialize again, as the spec asks of clients.
+//! The `call` scenario: N sessions set up (spread over the ramp-up), then, once all are
+//! ready, each calls one tool in a loop until the deadline or the shared request budget runs
+//! out, recording each call's latency. Starting calls together keeps "RSS per session" free
+//! of call garbage and makes calls/s a steady-state figure. A 404 (session lost) makes the
+//! session initialize again, as the spec asks of clients.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{server_rss, start_offset, wait_all_ready, Live, Outcome, RunContext};
@@ -52,7 +55,7 @@ fn call_params(ctx: &RunContext, progress_token: Option<u64>) -> String {
 async fn one_session(
     ctx: RunContext,
     i: usize,
-    deadline: Instant,
+    mut go: watch::Receiver<Option<Instant>>,
     budget: Option<Arc<AtomicU64>>,
 ) -> SessionResult {
     let mut out = SessionResult::default();
@@ -87,6 +90,11 @@ async fn one_session(
         }
     } else {
         None
+    };
+    // The sender lives until every session is joined, so this only ends with a deadline.
+    let deadline = match go.wait_for(Option::is_some).await {
+        Ok(d) => d.unwrap_or_else(Instant::now),
+        Err(_) => Instant::now(),
     };
     while Instant::now() < deadline && take_ticket(&budget) {
         let token = ctx.config.progress.then(|| session.peek_next_id());
@@ -126,18 +134,20 @@ pub async fn run(ctx: RunContext) -> Outcome {
     let window = c
         .duration
         .unwrap_or(Duration::from_secs_f64(MAX_DURATION_SECS));
-    let deadline = ctx.t0 + c.ramp_up + window;
     let budget = c.requests.map(|r| Arc::new(AtomicU64::new(r)));
     let mut outcome = Outcome {
         rss_before_kib: server_rss(c),
         ..Outcome::default()
     };
+    let (go_tx, go_rx) = watch::channel(None);
     let tasks: Vec<_> = (0..n)
-        .map(|i| tokio::spawn(one_session(ctx.clone(), i, deadline, budget.clone())))
+        .map(|i| tokio::spawn(one_session(ctx.clone(), i, go_rx.clone(), budget.clone())))
         .collect();
     wait_all_ready(&ctx.live, n).await;
     outcome.time_to_ready = ctx.t0.elapsed();
     outcome.rss_open_kib = server_rss(c);
+    let calls_start = Instant::now();
+    let _ = go_tx.send(Some(calls_start + window));
     for task in tasks {
         let Ok(r) = task.await else {
             outcome.errors.add("panic".into());
@@ -154,7 +164,9 @@ pub async fn run(ctx: RunContext) -> Outcome {
         outcome.errors.merge(&r.errors);
         outcome.merge_counters(&r.counters);
     }
+    outcome.calls_window = calls_start.elapsed();
     outcome.elapsed = ctx.t0.elapsed();
     outcome.rss_end_kib = server_rss(c);
+    drop(go_tx);
     outcome
 }

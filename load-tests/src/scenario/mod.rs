@@ -98,6 +98,8 @@ pub struct Outcome {
     pub rss_end_kib: Option<u64>,
     /// Wall time of the run (start to last session done).
     pub elapsed: Duration,
+    /// From the moment calls started (all sessions ready) to the last call's end.
+    pub calls_window: Duration,
 }
 
 impl Outcome {
