@@ -38,7 +38,7 @@ impl Progress {
             }
             None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
         };
-        let style = ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len}s {msg}")
+        let style = ProgressStyle::with_template("{elapsed_precise} [{bar:20}] {pos}/{len}s {msg}")
             .map(|s| s.progress_chars("=> "))
             .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
@@ -49,7 +49,7 @@ impl Progress {
                 tokio::time::sleep(REDRAW_EVERY).await;
                 shown.set_position(started.elapsed().as_secs());
                 shown.set_message(format!(
-                    "sessions {}/{} (failed {})  calls {}  errors {}",
+                    "sessions {}/{} failed {} calls {} errors {}",
                     live.sessions_open.load(Ordering::Relaxed),
                     sessions,
                     live.sessions_failed.load(Ordering::Relaxed),
