@@ -98,9 +98,9 @@ pub struct ProcessSummary {
     pub rss_per_session_kib: Option<f64>,
     /// RSS samples, KiB.
     pub rss_kib: Option<Spread>,
-    /// CPU samples, % of one core per 250 ms period.
+    /// CPU samples after set-up, % of one core per 250 ms period.
     pub cpu_pct: Option<Spread>,
-    /// Mean CPU over the run, % of one core.
+    /// Mean CPU after set-up (the measured window), % of one core.
     pub cpu_pct_mean: Option<f64>,
 }
 
@@ -110,7 +110,15 @@ pub fn build(config: &Config, outcome: Outcome, timeline: Vec<Sample>) -> Summar
         (Some(before), Some(open), n) if n > 0 => Some((open as f64 - before as f64) / n as f64),
         _ => None,
     };
+    // CPU figures cover the measured window (after set-up), where the load is steady.
+    let ready_s = outcome.time_to_ready.as_secs_f64();
+    let window: Vec<Sample> = timeline
+        .iter()
+        .filter(|s| s.t_s >= ready_s)
+        .cloned()
+        .collect();
     let spread = |f: &dyn Fn(&Sample) -> Option<f64>| Spread::of(timeline.iter().filter_map(f));
+    let cpu_spread = |f: &dyn Fn(&Sample) -> Option<f64>| Spread::of(window.iter().filter_map(f));
     let server = config.pid.map(|pid| ProcessSummary {
         pid: Some(pid),
         rss_before_kib: outcome.rss_before_kib,
@@ -118,8 +126,8 @@ pub fn build(config: &Config, outcome: Outcome, timeline: Vec<Sample>) -> Summar
         rss_end_kib: outcome.rss_end_kib,
         rss_per_session_kib: per_session,
         rss_kib: spread(&|s| s.server_rss_kib.map(|v| v as f64)),
-        cpu_pct: spread(&|s| s.server_cpu_pct),
-        cpu_pct_mean: mean_cpu(&timeline, |s| s.server_ticks),
+        cpu_pct: cpu_spread(&|s| s.server_cpu_pct),
+        cpu_pct_mean: mean_cpu(&window, |s| s.server_ticks),
     });
     let generator = ProcessSummary {
         pid: None,
@@ -128,8 +136,8 @@ pub fn build(config: &Config, outcome: Outcome, timeline: Vec<Sample>) -> Summar
         rss_end_kib: timeline.last().and_then(|s| s.own_rss_kib),
         rss_per_session_kib: None,
         rss_kib: spread(&|s| s.own_rss_kib.map(|v| v as f64)),
-        cpu_pct: spread(&|s| s.own_cpu_pct),
-        cpu_pct_mean: mean_cpu(&timeline, |s| s.own_ticks),
+        cpu_pct: cpu_spread(&|s| s.own_cpu_pct),
+        cpu_pct_mean: mean_cpu(&window, |s| s.own_ticks),
     };
     let calls = (config.scenario == Scenario::Call).then(|| CallSummary {
         ok: outcome.call_latency.count(),
