@@ -1,0 +1,172 @@
+//! The `call` scenario: N sessions set up (spread over the ramp-up), then, once all are
+//! ready, each calls one tool in a loop until the deadline or the shared request budget runs
+//! out, recording each call's latency. Starting calls together keeps "RSS per session" free
+//! of call garbage and makes calls/s a steady-state figure. A 404 (session lost) makes the
+//! session initialize again, as the spec asks of clients.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::{server_rss, start_offset, wait_all_ready, Live, Outcome, RunContext};
+use crate::cli::MAX_DURATION_SECS;
+use crate::mcp::{CallError, Session, SessionCounters};
+use crate::sse::SseItem;
+use crate::stats::{ErrorCounts, Latencies};
+
+/// Pause after a connection-level failure, so a dead server is not hammered in a hot loop.
+const BACKOFF_AFTER_CONNECT_ERROR: Duration = Duration::from_millis(50);
+
+/// What one calling session saw.
+#[derive(Debug, Default)]
+struct SessionResult {
+    opened: bool,
+    init: Latencies,
+    calls: Latencies,
+    tool_errors: u64,
+    errors: ErrorCounts,
+    counters: SessionCounters,
+}
+
+/// Takes one call from the shared budget; `false` when it is spent.
+fn take_ticket(budget: &Option<Arc<AtomicU64>>) -> bool {
+    match budget {
+        None => true,
+        Some(b) => b
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok(),
+    }
+}
+
+fn call_params(ctx: &RunContext, progress_token: Option<u64>) -> String {
+    let c = &ctx.config;
+    match progress_token {
+        Some(token) => format!(
+            r#"{{"name":{},"arguments":{},"_meta":{{"progressToken":{token}}}}}"#,
+            c.tool_json, c.args_json
+        ),
+        None => format!(r#"{{"name":{},"arguments":{}}}"#, c.tool_json, c.args_json),
+    }
+}
+
+async fn one_session(
+    ctx: RunContext,
+    i: usize,
+    mut go: watch::Receiver<Option<Instant>>,
+    budget: Option<Arc<AtomicU64>>,
+) -> SessionResult {
+    let mut out = SessionResult::default();
+    tokio::time::sleep(start_offset(i, ctx.config.sessions, ctx.config.ramp_up)).await;
+    let mut session = Session::new(ctx.client.clone());
+    match session.initialize().await {
+        Ok(reply) => out.init.record(reply.latency),
+        Err(e) => {
+            out.errors.add(e.kind());
+            out.counters = session.counters;
+            Live::add(&ctx.live.errors);
+            Live::add(&ctx.live.sessions_failed);
+            return out;
+        }
+    }
+    out.opened = true;
+    Live::add(&ctx.live.sessions_open);
+    // The optional GET stream is only held open and drained; calls do not wait on it.
+    let get_stream = if ctx.config.get_stream {
+        match session.open_stream().await {
+            Ok(Some(mut stream)) => Some(tokio::spawn(async move {
+                let mut items: Vec<SseItem> = Vec::new();
+                while let Ok(true) = stream.next_items(&mut items).await {
+                    items.clear();
+                }
+            })),
+            Ok(None) => None,
+            Err(e) => {
+                out.errors.add(format!("get_stream_{}", e.kind()));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    // The sender lives until every session is joined, so this only ends with a deadline.
+    let deadline = match go.wait_for(Option::is_some).await {
+        Ok(d) => d.unwrap_or_else(Instant::now),
+        Err(_) => Instant::now(),
+    };
+    while Instant::now() < deadline && take_ticket(&budget) {
+        let token = ctx.config.progress.then(|| session.peek_next_id());
+        let params = call_params(&ctx, token);
+        match session.request("tools/call", &params).await {
+            Ok(reply) => {
+                out.calls.record(reply.latency);
+                out.tool_errors += u64::from(reply.is_error);
+                Live::add(&ctx.live.calls_ok);
+            }
+            Err(e) => {
+                out.errors.add(e.kind());
+                Live::add(&ctx.live.errors);
+                match e {
+                    CallError::Status(404) => {
+                        if let Err(e) = session.initialize().await {
+                            out.errors.add(format!("reinit_{}", e.kind()));
+                        }
+                    }
+                    CallError::Http(_) => tokio::time::sleep(BACKOFF_AFTER_CONNECT_ERROR).await,
+                    _ => {}
+                }
+            }
+        }
+    }
+    if let Some(task) = get_stream {
+        task.abort();
+    }
+    out.counters = session.counters;
+    out
+}
+
+/// Runs N calling sessions and merges their figures.
+pub async fn run(ctx: RunContext) -> Outcome {
+    let c = &ctx.config;
+    let n = c.sessions;
+    let window = c
+        .duration
+        .unwrap_or(Duration::from_secs_f64(MAX_DURATION_SECS));
+    let budget = c.requests.map(|r| Arc::new(AtomicU64::new(r)));
+    let mut outcome = Outcome {
+        rss_before_kib: server_rss(c),
+        ..Outcome::default()
+    };
+    let (go_tx, go_rx) = watch::channel(None);
+    let tasks: Vec<_> = (0..n)
+        .map(|i| tokio::spawn(one_session(ctx.clone(), i, go_rx.clone(), budget.clone())))
+        .collect();
+    wait_all_ready(&ctx.live, n).await;
+    outcome.time_to_ready = ctx.t0.elapsed();
+    outcome.rss_open_kib = server_rss(c);
+    let calls_start = Instant::now();
+    let _ = go_tx.send(Some(calls_start + window));
+    for task in tasks {
+        let Ok(r) = task.await else {
+            outcome.errors.add("panic".into());
+            continue;
+        };
+        if r.opened {
+            outcome.opened += 1;
+        } else {
+            outcome.failed += 1;
+        }
+        outcome.init_latency.merge(&r.init);
+        outcome.call_latency.merge(&r.calls);
+        outcome.tool_errors += r.tool_errors;
+        outcome.errors.merge(&r.errors);
+        outcome.merge_counters(&r.counters);
+    }
+    outcome.calls_window = calls_start.elapsed();
+    outcome.elapsed = ctx.t0.elapsed();
+    outcome.rss_end_kib = server_rss(c);
+    drop(go_tx);
+    outcome
+}
