@@ -4,7 +4,7 @@
 //! inside a Correlation and at top level once; fails on truncation with the byte offset.
 
 use std::borrow::Cow;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::io::{BufReader, Read};
 
 use quick_xml::errors::{Error as XmlError, SyntaxError};
@@ -382,14 +382,14 @@ fn on_record(
             }
         }
     }
-    if kind.starts_with("HKQuantityTypeIdentifierBloodPressure")
-        || kind.starts_with("HKQuantityTypeIdentifierDietary")
+    if (kind.starts_with("HKQuantityTypeIdentifierBloodPressure")
+        || kind.starts_with("HKQuantityTypeIdentifierDietary"))
+        && !c.first_sighting(
+            foldhash::fast::FixedState::default()
+                .hash_one((&*kind, &*source, &*start, &*end, &*value)),
+        )
     {
-        let mut h = foldhash::fast::FixedState::default().build_hasher();
-        (&*kind, &*source, &*start, &*end, &*value).hash(&mut h);
-        if !c.first_sighting(h.finish()) {
-            return Ok(());
-        }
+        return Ok(());
     }
     let source = unescaped(source);
     c.reading(Reading {

@@ -88,7 +88,7 @@ pub(crate) fn lab_columns(cols: &[String]) -> Option<LabCols> {
     })
 }
 
-fn field<'r>(rec: &'r ByteRecord, i: Option<usize>) -> &'r [u8] {
+fn field(rec: &ByteRecord, i: Option<usize>) -> &[u8] {
     i.and_then(|i| rec.get(i))
         .map_or(&[][..], |f| f.trim_ascii())
 }

@@ -43,7 +43,7 @@ impl Collector<'_> {
             let m = m as u32;
             let mut pending: Vec<(u16, Acc)> = state.per_unit.clone();
             // Majority first; ties keep the unit seen first.
-            pending.sort_by(|a, b| b.1.count.cmp(&a.1.count));
+            pending.sort_by_key(|p| std::cmp::Reverse(p.1.count));
             while !pending.is_empty() {
                 let (main_u, main_acc) = pending.remove(0);
                 let main_name = self.units[main_u as usize].clone();
@@ -190,6 +190,9 @@ impl Collector<'_> {
             });
         }
 
+        aggregates.sort_by(|x: &Aggregate, y: &Aggregate| {
+            (x.period, &x.metric, &x.unit, &x.start).cmp(&(y.period, &y.metric, &y.unit, &y.start))
+        });
         let mut metrics: Vec<MetricSummary> = series
             .iter()
             .map(|s| {

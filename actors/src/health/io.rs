@@ -142,7 +142,7 @@ fn detect_csv(body: &[u8], name: &str) -> Result<Format, ParseError> {
     for line in lower.split(|&c| c == b'\n').take(20) {
         let cols: Vec<String> = line
             .split(|&c| c == b',' || c == b';' || c == b'\t')
-            .map(|c| crate::health::csv_formats::normalise_header(c))
+            .map(crate::health::csv_formats::normalise_header)
             .collect();
         if crate::health::csv_formats::lab_columns(&cols).is_some() {
             return Ok(Format::LabCsv);

@@ -5,7 +5,7 @@
 
 use std::io::{self, BufWriter, Write};
 
-use crate::health::synth::{CountingWriter, Rng, Truth, TruthBuilder, WorkoutTruth, ZipStream};
+use crate::health::synth::{CountingWriter, Rng, Truth, TruthBuilder, ZipStream};
 use crate::health::time::{days_from_civil, Stamp};
 
 const WATCH: &str = "Jane\u{2019}s Apple Watch";
@@ -195,7 +195,7 @@ impl<W: Write> Gen<'_, W> {
         let mindful = d.apple(12 * 3600);
         writeln!(self.w, " <Record type=\"HKCategoryTypeIdentifierMindfulSession\" sourceName=\"{PHONE}\" startDate=\"{mindful}\" endDate=\"{mindful}\" value=\"HKCategoryValueNotApplicable\"/>")?;
         self.t.truth.records += 1;
-        if index % 2 == 0 {
+        if index.is_multiple_of(2) {
             self.workout(d, index)?;
         }
         let date = &d.apple(0)[..10];
@@ -389,7 +389,7 @@ impl<W: Write> Gen<'_, W> {
             rec(&ks, sys),
             rec(&kd, dia)
         );
-        if index % 2 == 0 {
+        if index.is_multiple_of(2) {
             self.w.write_all(top.as_bytes())?;
             self.w.write_all(corr.as_bytes())?;
         } else {
@@ -453,7 +453,7 @@ impl<W: Write> Gen<'_, W> {
         } else {
             "DistanceWalkingRunning"
         };
-        if index % 4 == 0 {
+        if index.is_multiple_of(4) {
             writeln!(self.w, " <Workout workoutActivityType=\"HKWorkoutActivityType{kind}\" duration=\"{dur}\" durationUnit=\"min\" sourceName=\"{WATCH}\" device=\"{WATCH_DEV}\" creationDate=\"{e}\" startDate=\"{s}\" endDate=\"{e}\">")?;
             writeln!(self.w, "  <MetadataEntry key=\"HKIndoorWorkout\" value=\"0\"/>\n  <WorkoutEvent type=\"HKWorkoutEventTypeSegment\" date=\"{s}\" duration=\"5\" durationUnit=\"min\"/>")?;
             writeln!(self.w, "  <WorkoutStatistics type=\"{HK}ActiveEnergyBurned\" startDate=\"{s}\" endDate=\"{e}\" sum=\"{}\" unit=\"kcal\"/>", tenths as f64 / 10.0)?;
@@ -463,12 +463,7 @@ impl<W: Write> Gen<'_, W> {
         } else {
             writeln!(self.w, " <Workout workoutActivityType=\"HKWorkoutActivityType{kind}\" duration=\"{dur}\" durationUnit=\"min\" totalDistance=\"{}\" totalDistanceUnit=\"mi\" totalEnergyBurned=\"{}\" totalEnergyBurnedUnit=\"kcal\" sourceName=\"{WATCH}\" creationDate=\"{e}\" startDate=\"{s}\" endDate=\"{e}\"/>", meters as f64 / 1609.344, tenths as f64 / 10.0)?;
         }
-        let w = self
-            .t
-            .truth
-            .workouts
-            .entry(kind.to_owned())
-            .or_insert_with(WorkoutTruth::default);
+        let w = self.t.truth.workouts.entry(kind.to_owned()).or_default();
         w.count += 1;
         w.duration_min += secs as f64 / 60.0;
         w.energy_kcal += tenths as f64 / 10.0;
@@ -496,7 +491,11 @@ fn write_xml<W: Write>(w: &mut CountingWriter<W>, opts: &AppleOptions) -> io::Re
             break;
         }
         // Travel every 30 days: UTC-7 then UTC+2, so local days differ from UTC days.
-        let off = if (index / 30) % 2 == 0 { -420 } else { 120 };
+        let off = if (index / 30).is_multiple_of(2) {
+            -420
+        } else {
+            120
+        };
         g.day(
             &Day {
                 day: first + index as i32,

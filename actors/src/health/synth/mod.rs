@@ -183,11 +183,14 @@ impl TruthAcc {
     }
 }
 
+/// Count, integer sum, min, max and scale of one metric on one day.
+pub(crate) type DayInts = (u64, i128, i64, i64, f64);
+
 /// Collects truth while a generator runs.
 #[derive(Default)]
 pub(crate) struct TruthBuilder {
     pub metrics: BTreeMap<String, TruthAcc>,
-    pub daily: BTreeMap<(String, i32), (u64, i128, i64, i64, f64)>,
+    pub daily: BTreeMap<(String, i32), DayInts>,
     pub dedup: BTreeMap<(String, i32), i128>,
     pub truth: Truth,
 }

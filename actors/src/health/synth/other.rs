@@ -101,17 +101,19 @@ pub fn write_keto_mojo<W: Write>(
 }
 
 /// (name, LOINC, unit, range text, low, high, value lo, value hi, scale)
-const LABS: [(
-    &str,
-    &str,
-    &str,
-    &str,
+type LabSpec = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
     Option<i64>,
     Option<i64>,
     i64,
     i64,
     f64,
-); 5] = [
+);
+
+const LABS: [LabSpec; 5] = [
     (
         "Glucose",
         "2345-7",
