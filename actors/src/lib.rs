@@ -12,6 +12,7 @@
 //!   reconnects, files; retries, a rate limiter and a circuit breaker. No actors.
 //! - [`dust_stream`]: `DustStream`, one actor per `dust_ask` streaming one agent answer.
 //! - [`tools`]: the product's tools (`dust_*`) registered into the catalogue.
+//! - [`health`]: pure streaming parsers and exact analysis of health exports. No actors.
 //! - [`metrics`]: Prometheus counters shared by all of the above.
 //! - [`principal`]: who makes a request.
 //!
@@ -26,6 +27,7 @@
 
 pub mod dust;
 pub mod dust_stream;
+pub mod health;
 pub mod mcp;
 pub mod mcp_session;
 pub mod metrics;
