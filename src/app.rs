@@ -38,6 +38,10 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Process start, for uptime.
     pub started: Instant,
+    /// The Dust client's shared state (breaker, counters) for status and metrics.
+    pub dust: Arc<actors::dust::DustShared>,
+    /// Whether Dust is the built-in demo workspace.
+    pub dust_demo: bool,
 }
 
 /// Routes. Middleware runs in the reverse of registration order: the last `.wrap()` is the

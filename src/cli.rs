@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Dust base URL: https://dust.tt, https://eu.dust.tt, or a local simulator
+    /// [env: DUST_BASE_URL].
+    #[arg(long, value_name = "URL")]
+    pub dust_url: Option<String>,
     /// Extra accepted Host names (repeatable).
     #[arg(long = "allowed-host", value_name = "HOST")]
     pub allowed_hosts: Vec<String>,
@@ -80,6 +84,9 @@ impl ServeArgs {
         }
         if self.conformance_fixtures {
             config.conformance_fixtures = true;
+        }
+        if let Some(u) = &self.dust_url {
+            config.dust.base_url = u.clone();
         }
         if let Some(f) = self.log_format {
             config.log_format = f;

@@ -69,6 +69,9 @@ pub struct Config {
     pub http: HttpConfig,
     /// MCP session settings.
     pub mcp: McpConfig,
+    /// Dust workspace access. Without an API key and workspace id the server runs against the
+    /// built-in demo workspace (the Dust simulator on a loopback port).
+    pub dust: DustConfig,
     /// Who may use the server.
     pub users: Vec<UserConfig>,
 }
@@ -119,6 +122,79 @@ pub struct McpConfig {
     pub sse_for_all_requests: bool,
 }
 
+/// Dust workspace access and the `dust_*` tools.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DustConfig {
+    /// `https://dust.tt` (US, default), `https://eu.dust.tt` (EU), or a loopback simulator URL.
+    /// Also `DUST_BASE_URL` and `--dust-url`.
+    pub base_url: String,
+    /// Workspace API key (`sk-...`). Also `DUST_API_KEY`. Never logged.
+    pub api_key: Option<String>,
+    /// Workspace sId. Also `DUST_WORKSPACE_ID`.
+    pub workspace_id: Option<String>,
+    /// Most simultaneous connections to Dust per worker thread (each open answer holds one).
+    pub pool_limit: usize,
+    /// Client-side request budget per second; 0 turns the limiter off. Default 50.
+    pub rate_limit_per_sec: u32,
+    /// How long the agent list is cached, in seconds. Default 300.
+    pub agent_cache_ttl_secs: u64,
+    /// Send `skipToolsValidation` so agents never wait for a human approval. Default true.
+    pub skip_tools_validation: bool,
+    /// An answer stream silent this long is resumed, in seconds. Default 90.
+    pub stream_idle_timeout_secs: u64,
+    /// Consecutive failures that open the workspace's circuit breaker. Default 5.
+    pub breaker_failure_threshold: u32,
+    /// How long an open breaker refuses calls, in seconds. Default 30.
+    pub breaker_cooldown_secs: u64,
+    /// A `dust_ask` returns what was written so far after this long, in seconds (Claude gives a
+    /// tool 300 s). Default 270.
+    pub call_timeout_secs: u64,
+    /// Window in which answer deltas are coalesced into one progress notification, in ms.
+    /// Default 50.
+    pub coalesce_ms: u64,
+    /// Longest answer returned in a result, in characters. Default 100000.
+    pub max_result_chars: usize,
+}
+
+impl Default for DustConfig {
+    fn default() -> Self {
+        DustConfig {
+            base_url: "https://dust.tt".into(),
+            api_key: None,
+            workspace_id: None,
+            pool_limit: 1000,
+            rate_limit_per_sec: 50,
+            agent_cache_ttl_secs: 300,
+            skip_tools_validation: true,
+            stream_idle_timeout_secs: 90,
+            breaker_failure_threshold: 5,
+            breaker_cooldown_secs: 30,
+            call_timeout_secs: 270,
+            coalesce_ms: 50,
+            max_result_chars: 100_000,
+        }
+    }
+}
+
+impl std::fmt::Debug for DustConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DustConfig")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .field("workspace_id", &self.workspace_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DustConfig {
+    /// Whether real workspace credentials are configured (otherwise: demo workspace).
+    pub fn has_credentials(&self) -> bool {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        set(&self.api_key) && set(&self.workspace_id)
+    }
+}
+
 /// One user allowed in by bearer token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -152,6 +228,7 @@ impl Default for Config {
             session_secret: None,
             http: HttpConfig::default(),
             mcp: McpConfig::default(),
+            dust: DustConfig::default(),
             users: Vec::new(),
         }
     }
@@ -189,6 +266,12 @@ impl Default for McpConfig {
 const ENV_PREFIX: &str = "DUST_MCP_";
 /// Environment variables with the prefix that are not config keys.
 const ENV_NOT_KEYS: &[&str] = &["DUST_MCP_CONFIG"];
+/// The Dust variables every Dust tool knows, accepted under their usual names.
+const DUST_ENV: &[(&str, &str)] = &[
+    ("DUST_API_KEY", "api_key"),
+    ("DUST_WORKSPACE_ID", "workspace_id"),
+    ("DUST_BASE_URL", "base_url"),
+];
 
 impl Config {
     /// Loads defaults, then `file` (if any), then the `DUST_MCP_*` variables in `env`.
@@ -210,6 +293,12 @@ impl Config {
             None => toml::Table::new(),
         };
         for (var, value) in env {
+            if let Some((_, key)) = DUST_ENV.iter().find(|(name, _)| *name == var) {
+                if !value.trim().is_empty() {
+                    overlay_env(&mut table, &format!("{ENV_PREFIX}DUST__{key}"), &value)?;
+                }
+                continue;
+            }
             if !var.starts_with(ENV_PREFIX) || ENV_NOT_KEYS.contains(&var.as_str()) {
                 continue;
             }
@@ -330,6 +419,7 @@ fn overlay_env(table: &mut toml::Table, var: &str, value: &str) -> Result<(), Co
     let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
         .ok()
         .and_then(|mut t| t.remove("v"))
+        .filter(|_| !key.ends_with("api_key") && !key.ends_with("workspace_id"))
         .unwrap_or_else(|| toml::Value::String(value.to_owned()));
     let (section, field) = match key.split_once("__") {
         Some((s, f)) => (Some(s.to_owned()), f.to_owned()),
@@ -382,6 +472,21 @@ mod tests {
         assert_eq!(c.mcp.keep_alive_secs, 7);
         assert_eq!(c.mcp.page_size, McpConfig::default().page_size);
         assert_eq!(c.http.allowed_hosts, vec!["mcp.example.com"]);
+    }
+
+    #[test]
+    fn dust_credentials_come_from_their_usual_variables_and_are_redacted() {
+        let env = vec![
+            ("DUST_API_KEY".to_owned(), "sk-secret123".to_owned()),
+            ("DUST_WORKSPACE_ID".to_owned(), "12345".to_owned()),
+            ("DUST_BASE_URL".to_owned(), "https://eu.dust.tt".to_owned()),
+        ];
+        let c = Config::load(None, env).unwrap();
+        assert!(c.dust.has_credentials());
+        assert_eq!(c.dust.workspace_id.as_deref(), Some("12345"));
+        assert_eq!(c.dust.base_url, "https://eu.dust.tt");
+        assert!(!format!("{c:?}").contains("sk-secret123"));
+        assert!(!Config::default().dust.has_credentials());
     }
 
     #[test]

@@ -7,10 +7,12 @@ use std::{io, net::SocketAddr, path::Path, sync::Arc, time::Duration};
 use actix::clock::Instant;
 use actix_web::{dev::ServerHandle, web, App, HttpServer};
 use actors::{
+    dust::{DustError, DustSettings, DustShared, Secret},
     mcp::{catalogue::Catalogue, context::LogLevel, fixtures},
     mcp_session::{BufferLimits, SessionSettings},
     metrics::Metrics,
     session_registry::{CloseAll, RegistrySettings},
+    tools::{self, dust::DustToolSettings},
     ActorSettings,
 };
 use rand::RngCore;
@@ -19,6 +21,7 @@ use crate::{
     app::{configure, AppState},
     config::{Config, ConfigError},
     edge::auth::Auth,
+    simulator::{SimConfig, Simulator},
 };
 
 /// Why the server did not start.
@@ -32,6 +35,10 @@ pub enum StartError {
     DataDir { path: String, source: io::Error },
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("Dust settings: {0}")]
+    Dust(#[from] DustError),
+    #[error("cannot start the demo Dust workspace: {0}")]
+    Demo(io::Error),
 }
 
 /// A running server.
@@ -42,6 +49,9 @@ pub struct RunningServer {
     registry: actix::Addr<actors::session_registry::SessionRegistry>,
     task: actix_rt::task::JoinHandle<io::Result<()>>,
     grace: Duration,
+    /// The demo workspace, when no Dust credentials were configured.
+    simulator: Option<Simulator>,
+    dust: Arc<DustShared>,
 }
 
 /// Starts everything in the current actix system. Returns once the port is bound.
@@ -49,7 +59,19 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     config.validate()?;
     let secret = session_secret(&config)?;
     let metrics = Arc::new(Metrics::new()?);
+    let (dust_settings, simulator) = dust_settings(&config).await?;
+    let dust = DustShared::new(dust_settings)?;
     let mut catalogue = Catalogue::new();
+    tools::dust::register(
+        &mut catalogue,
+        dust.clone(),
+        DustToolSettings {
+            call_cap: Config::secs(config.dust.call_timeout_secs),
+            coalesce: Duration::from_millis(config.dust.coalesce_ms),
+            max_result_chars: config.dust.max_result_chars,
+        },
+        None,
+    );
     if config.conformance_fixtures {
         fixtures::register(&mut catalogue);
     }
@@ -98,6 +120,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         no_auth: config.no_auth,
         max_body_bytes: config.http.max_body_bytes,
         started: Instant::now(),
+        dust: dust.clone(),
+        dust_demo: simulator.is_some(),
     });
     let grace = Config::secs(config.http.shutdown_grace_secs);
     let mut server = HttpServer::new(move || App::new().configure(configure(state.clone())))
@@ -123,13 +147,63 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         registry: handles.registry,
         task,
         grace,
+        simulator,
+        dust,
     })
+}
+
+/// Dust settings from the config; without credentials, starts the demo workspace (the Dust
+/// simulator on a loopback port) and points the client at it.
+async fn dust_settings(config: &Config) -> Result<(DustSettings, Option<Simulator>), StartError> {
+    let d = &config.dust;
+    let (base_url, key, workspace, simulator) = if d.has_credentials() {
+        (
+            d.base_url.clone(),
+            d.api_key.clone().unwrap_or_default(),
+            d.workspace_id.clone().unwrap_or_default(),
+            None,
+        )
+    } else {
+        let sim = Simulator::start(SimConfig::default())
+            .await
+            .map_err(StartError::Demo)?;
+        tracing::warn!(
+            url = %sim.url(),
+            "DEMO WORKSPACE: no DUST_API_KEY/DUST_WORKSPACE_ID configured, so dust_* tools talk to the built-in Dust simulator with demo agents. Set both to use your real workspace."
+        );
+        let s = (
+            sim.url(),
+            sim.api_key().to_owned(),
+            sim.workspace_id().to_owned(),
+        );
+        (s.0, s.1, s.2, Some(sim))
+    };
+    let mut settings = DustSettings::new(base_url, Secret::new(key), workspace);
+    settings.pool_limit = d.pool_limit;
+    settings.rate_limit_per_sec = d.rate_limit_per_sec;
+    settings.rate_limit_burst = d.rate_limit_per_sec.max(1);
+    settings.agent_cache_ttl = Config::secs(d.agent_cache_ttl_secs);
+    settings.skip_tools_validation = d.skip_tools_validation;
+    settings.stream_idle_timeout = Config::secs(d.stream_idle_timeout_secs);
+    settings.breaker_failure_threshold = d.breaker_failure_threshold;
+    settings.breaker_cooldown = Config::secs(d.breaker_cooldown_secs);
+    Ok((settings, simulator))
 }
 
 impl RunningServer {
     /// The MCP endpoint URL.
     pub fn mcp_url(&self) -> String {
         format!("http://{}/mcp", self.addr)
+    }
+
+    /// The demo workspace's simulator, when running in demo mode.
+    pub fn simulator(&self) -> Option<&Simulator> {
+        self.simulator.as_ref()
+    }
+
+    /// The Dust client's shared state (breaker, counters).
+    pub fn dust(&self) -> &Arc<DustShared> {
+        &self.dust
     }
 
     /// Graceful stop: sessions close their streams (so SSE responses end), then actix-web

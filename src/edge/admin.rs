@@ -62,6 +62,11 @@ pub async fn status(
         "sessions": snapshot.sessions,
         "sessions_truncated": snapshot.truncated,
         "totals": snapshot.totals,
+        "dust": {
+            "mode": if state.dust_demo { "demo workspace (simulator)" } else { "workspace" },
+            "base_url": state.dust.settings().base_url,
+            "status": state.dust.status(),
+        },
     })))
 }
 
@@ -71,7 +76,77 @@ pub async fn metrics(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, EdgeError> {
     require_admin(&req, &state)?;
+    let mut body = state.metrics.render();
+    body.push_str(&dust_metrics(&state));
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render()))
+        .body(body))
+}
+
+/// The Dust client's counters and breaker state, in Prometheus text.
+fn dust_metrics(state: &AppState) -> String {
+    use actors::dust::BreakerState;
+    let s = state.dust.status();
+    let ws = s.breaker.workspace_id.replace(['"', '\\', '\n'], "_");
+    let breaker = match s.breaker.state {
+        BreakerState::Closed => 0,
+        BreakerState::HalfOpen => 1,
+        BreakerState::Open => 2,
+    };
+    let m = &s.metrics;
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, kind: &str, v: u64| {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{workspace=\"{ws}\"}} {v}\n"
+        ));
+    };
+    gauge(
+        "dust_breaker_state",
+        "Circuit breaker: 0 closed, 1 half-open, 2 open",
+        "gauge",
+        breaker,
+    );
+    gauge(
+        "dust_breaker_opened_total",
+        "Times the breaker opened",
+        "counter",
+        s.breaker.times_opened,
+    );
+    gauge(
+        "dust_requests_total",
+        "Requests sent to Dust",
+        "counter",
+        m.requests,
+    );
+    gauge(
+        "dust_failures_total",
+        "Dust requests that failed",
+        "counter",
+        m.failures,
+    );
+    gauge(
+        "dust_retries_total",
+        "Dust requests retried",
+        "counter",
+        m.retries,
+    );
+    gauge(
+        "dust_rate_limited_total",
+        "Dust rate-limit refusals",
+        "counter",
+        m.rate_limited,
+    );
+    gauge(
+        "dust_stream_reconnects_total",
+        "Answer stream reconnects",
+        "counter",
+        m.stream_reconnects,
+    );
+    gauge(
+        "dust_duplicate_posts_avoided_total",
+        "Message posts found landed instead of re-posted",
+        "counter",
+        m.duplicate_posts_avoided,
+    );
+    out
 }

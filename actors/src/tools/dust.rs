@@ -63,7 +63,8 @@ pub struct DustTools {
 
 /// Attaches text (e.g. health summaries) to the first message of a `dust_ask` conversation.
 /// Given the principal and the requested ids, it returns the fragments or a message for the user.
-pub type FragmentSource = dyn Fn(&Principal, &[String]) -> Result<Vec<FragmentInput>, String> + Send + Sync;
+pub type FragmentSource =
+    dyn Fn(&Principal, &[String]) -> Result<Vec<FragmentInput>, String> + Send + Sync;
 
 /// Registers the Dust tools and prompt.
 pub fn register(
@@ -80,11 +81,14 @@ pub fn register(
     }));
     let t = tools.clone();
     let f = fragments.clone();
-    catalogue.add_tool(FnTool::new(ask_tool(fragments.is_some()), move |ctx, args| {
-        let t = t.clone();
-        let f = f.clone();
-        Box::pin(async move { t.ask(ctx, args, f).await })
-    }));
+    catalogue.add_tool(FnTool::new(
+        ask_tool(fragments.is_some()),
+        move |ctx, args| {
+            let t = t.clone();
+            let f = f.clone();
+            Box::pin(async move { t.ask(ctx, args, f).await })
+        },
+    ));
     let t = tools.clone();
     catalogue.add_tool(FnTool::new(ask_many_tool(), move |ctx, args| {
         let t = t.clone();
@@ -101,7 +105,9 @@ pub fn register(
             Some("Start a conversation with a Dust agent of the workspace."),
             Some(vec![
                 PromptArgument::new("agent")
-                    .with_description("The agent's name or sId (completion lists the workspace's agents)")
+                    .with_description(
+                        "The agent's name or sId (completion lists the workspace's agents)",
+                    )
                     .with_required(true),
                 PromptArgument::new("question")
                     .with_description("What to ask first")
@@ -306,7 +312,9 @@ impl DustTools {
             .filter(|a| a.status == AgentStatus::Active)
             .filter(|a| match &query {
                 None => true,
-                Some(q) => a.name.to_lowercase().contains(q) || a.description.to_lowercase().contains(q),
+                Some(q) => {
+                    a.name.to_lowercase().contains(q) || a.description.to_lowercase().contains(q)
+                }
             })
             .collect();
         let limit = args.limit.unwrap_or(50).clamp(1, 200);
@@ -314,7 +322,11 @@ impl DustTools {
             None => 0,
             Some(c) => match c.parse::<usize>() {
                 Ok(n) if n <= agents.len() => n,
-                _ => return Ok(error_result(format!("invalid cursor {c:?}: pass next_cursor exactly as returned"))),
+                _ => {
+                    return Ok(error_result(format!(
+                        "invalid cursor {c:?}: pass next_cursor exactly as returned"
+                    )))
+                }
             },
         };
         let end = (start + limit).min(agents.len());
@@ -331,7 +343,10 @@ impl DustTools {
             text.push_str("No agent matches.");
         }
         for a in page {
-            text.push_str(&format!("- {} (sId `{}`): {}\n", a.name, a.s_id, a.description));
+            text.push_str(&format!(
+                "- {} (sId `{}`): {}\n",
+                a.name, a.s_id, a.description
+            ));
         }
         if let Some(n) = &next {
             text.push_str(&format!("More agents: call again with cursor \"{n}\"."));
@@ -346,13 +361,20 @@ impl DustTools {
         Ok(result)
     }
 
-    async fn ask(&self, ctx: RequestContext, args: JsonObject, fragments: Option<Arc<FragmentSource>>) -> ToolOutcome {
+    async fn ask(
+        &self,
+        ctx: RequestContext,
+        args: JsonObject,
+        fragments: Option<Arc<FragmentSource>>,
+    ) -> ToolOutcome {
         let args: AskArgs = match tool_args("dust_ask", args) {
             Ok(a) => a,
             Err(r) => return Ok(r),
         };
         if args.message.trim().is_empty() {
-            return Ok(error_result("`message` is empty: say what to ask the agent"));
+            return Ok(error_result(
+                "`message` is empty: say what to ask the agent",
+            ));
         }
         let attached = match (&fragments, args.health_file_ids.is_empty()) {
             (_, true) => Vec::new(),
@@ -360,7 +382,11 @@ impl DustTools {
                 Ok(f) => f,
                 Err(msg) => return Ok(error_result(msg)),
             },
-            (None, false) => return Ok(error_result("health files are not available on this server")),
+            (None, false) => {
+                return Ok(error_result(
+                    "health files are not available on this server",
+                ))
+            }
         };
         let cap = args
             .timeout_seconds
@@ -373,7 +399,15 @@ impl DustTools {
             prefix: String::new(),
         };
         let answer = match self
-            .ask_one(&ctx.principal, &args.agent, &args.message, args.conversation_id.as_deref(), &attached, cap, &reporter)
+            .ask_one(
+                &ctx.principal,
+                &args.agent,
+                &args.message,
+                args.conversation_id.as_deref(),
+                &attached,
+                cap,
+                &reporter,
+            )
             .await
         {
             Ok(a) => a,
@@ -444,16 +478,43 @@ impl DustTools {
                     handle.disarm();
                     return Ok(match outcome {
                         Outcome::Succeeded { content } => answer("succeeded", content, false, None),
-                        Outcome::GracefullyStopped { content } => answer("gracefully_stopped", content, false, None),
-                        Outcome::Cancelled { content } => answer("cancelled", content, true, Some("the generation was cancelled in Dust".into())),
-                        Outcome::AgentError { code, message } => answer("failed", text, true, Some(format!("the agent failed ({code}): {message}"))),
-                        Outcome::UserMessageError { code, message } => answer("failed", text, true, Some(format!("Dust rejected the message ({code}): {message}"))),
-                        Outcome::Failed { error, content } => answer("failed", content, true, Some(format!("the answer stream failed: {error}"))),
+                        Outcome::GracefullyStopped { content } => {
+                            answer("gracefully_stopped", content, false, None)
+                        }
+                        Outcome::Cancelled { content } => answer(
+                            "cancelled",
+                            content,
+                            true,
+                            Some("the generation was cancelled in Dust".into()),
+                        ),
+                        Outcome::AgentError { code, message } => answer(
+                            "failed",
+                            text,
+                            true,
+                            Some(format!("the agent failed ({code}): {message}")),
+                        ),
+                        Outcome::UserMessageError { code, message } => answer(
+                            "failed",
+                            text,
+                            true,
+                            Some(format!("Dust rejected the message ({code}): {message}")),
+                        ),
+                        Outcome::Failed { error, content } => answer(
+                            "failed",
+                            content,
+                            true,
+                            Some(format!("the answer stream failed: {error}")),
+                        ),
                     });
                 }
                 None => {
                     handle.disarm();
-                    return Ok(answer("failed", text, true, Some("the answer stream stopped unexpectedly".into())));
+                    return Ok(answer(
+                        "failed",
+                        text,
+                        true,
+                        Some("the answer stream stopped unexpectedly".into()),
+                    ));
                 }
             }
         }
@@ -510,10 +571,14 @@ impl DustTools {
             Err(r) => return Ok(r),
         };
         if args.agents.is_empty() || args.agents.len() > MAX_PARALLEL_AGENTS {
-            return Ok(error_result(format!("`agents` needs 1 to {MAX_PARALLEL_AGENTS} agents")));
+            return Ok(error_result(format!(
+                "`agents` needs 1 to {MAX_PARALLEL_AGENTS} agents"
+            )));
         }
         if args.message.trim().is_empty() {
-            return Ok(error_result("`message` is empty: say what to ask the agents"));
+            return Ok(error_result(
+                "`message` is empty: say what to ask the agents",
+            ));
         }
         let counter = Rc::new(Cell::new(0.0));
         let cap = self.settings.call_cap;
@@ -526,7 +591,9 @@ impl DustTools {
             let principal = ctx.principal.clone();
             let message = args.message.clone();
             async move {
-                let r = self.ask_one(&principal, agent, &message, None, &[], cap, &reporter).await;
+                let r = self
+                    .ask_one(&principal, agent, &message, None, &[], cap, &reporter)
+                    .await;
                 (agent.clone(), r)
             }
         });
@@ -545,7 +612,10 @@ impl DustTools {
                     if let Some(why) = &a.failure {
                         text.push_str(&format!("Failed: {why}.\n"));
                     }
-                    text.push_str(&format!("{shown}\n(conversation_id: {})\n\n", a.conversation_id));
+                    text.push_str(&format!(
+                        "{shown}\n(conversation_id: {})\n\n",
+                        a.conversation_id
+                    ));
                     answers.push(json!({
                         "agent": {"sId": a.agent.s_id, "name": a.agent.name},
                         "status": a.status, "answer": shown, "partial": a.partial,
@@ -589,17 +659,26 @@ impl DustTools {
         let mut text = format!(
             "Conversation {}{}\n\n",
             conv.s_id,
-            conv.title.as_deref().map(|t| format!(" — {t}")).unwrap_or_default()
+            conv.title
+                .as_deref()
+                .map(|t| format!(" — {t}"))
+                .unwrap_or_default()
         );
         let mut messages = Vec::new();
         for item in conv.latest_items() {
             match item {
                 ConversationItem::User(u) => {
                     text.push_str(&format!("**{}**: {}\n\n", u.context.username, u.content));
-                    messages.push(json!({"role": "user", "author": u.context.username, "content": u.content}));
+                    messages.push(
+                        json!({"role": "user", "author": u.context.username, "content": u.content}),
+                    );
                 }
                 ConversationItem::Agent(a) => {
-                    let name = a.configuration.as_ref().map(|c| c.name.as_str()).unwrap_or("agent");
+                    let name = a
+                        .configuration
+                        .as_ref()
+                        .map(|c| c.name.as_str())
+                        .unwrap_or("agent");
                     let status = a.status.as_str();
                     let content = a.content.as_deref().unwrap_or("");
                     text.push_str(&format!("**{name}** ({status}): {content}\n\n"));
@@ -621,7 +700,11 @@ impl DustTools {
     }
 
     /// An sId, an exact name (case-insensitive), or a unique partial name.
-    async fn resolve_agent(&self, client: &DustClient, wanted: &str) -> Result<AgentConfiguration, CallToolResult> {
+    async fn resolve_agent(
+        &self,
+        client: &DustClient,
+        wanted: &str,
+    ) -> Result<AgentConfiguration, CallToolResult> {
         let listed = client.list_agents().await.map_err(|e| dust_error(&e))?;
         let active: Vec<&AgentConfiguration> = listed
             .value
@@ -633,9 +716,15 @@ impl DustTools {
             return Ok((*a).clone());
         }
         let lower = wanted_trim.trim_start_matches('@').to_lowercase();
-        let exact: Vec<_> = active.iter().filter(|a| a.name.to_lowercase() == lower).collect();
+        let exact: Vec<_> = active
+            .iter()
+            .filter(|a| a.name.to_lowercase() == lower)
+            .collect();
         let candidates: Vec<_> = if exact.is_empty() {
-            active.iter().filter(|a| a.name.to_lowercase().contains(&lower)).collect()
+            active
+                .iter()
+                .filter(|a| a.name.to_lowercase().contains(&lower))
+                .collect()
         } else {
             exact
         };
@@ -649,7 +738,10 @@ impl DustTools {
                 )))
             }
             many => {
-                let list: Vec<String> = many.iter().map(|a| format!("{} (sId {})", a.name, a.s_id)).collect();
+                let list: Vec<String> = many
+                    .iter()
+                    .map(|a| format!("{} (sId {})", a.name, a.s_id))
+                    .collect();
                 Err(error_result(format!(
                     "{wanted:?} matches several agents: {}. Pass the sId or the full name.",
                     list.join("; ")
@@ -678,9 +770,16 @@ impl PromptHandler for DustAgentPrompt {
         &self.definition
     }
 
-    fn get(&self, _ctx: RequestContext, args: HashMap<String, String>) -> LocalBoxFuture<'static, Result<GetPromptResult, ErrorData>> {
+    fn get(
+        &self,
+        _ctx: RequestContext,
+        args: HashMap<String, String>,
+    ) -> LocalBoxFuture<'static, Result<GetPromptResult, ErrorData>> {
         let agent = args.get("agent").cloned().unwrap_or_default();
-        let question = args.get("question").cloned().filter(|q| !q.trim().is_empty());
+        let question = args
+            .get("question")
+            .cloned()
+            .filter(|q| !q.trim().is_empty());
         let text = match question {
             Some(q) => format!(
                 "Use the dust_ask tool to ask the Dust agent \"{agent}\": {q}\nShow me its answer, then keep the conversation_id so we can continue the conversation."
@@ -689,11 +788,18 @@ impl PromptHandler for DustAgentPrompt {
                 "I want to talk with the Dust agent \"{agent}\". Ask me what I want to know, then use the dust_ask tool with agent \"{agent}\", and reuse its conversation_id for follow-ups."
             ),
         };
-        Box::pin(futures::future::ready(Ok(GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
-            .with_description(format!("Talk with the Dust agent {agent}")))))
+        Box::pin(futures::future::ready(Ok(GetPromptResult::new(vec![
+            PromptMessage::new_text(Role::User, text),
+        ])
+        .with_description(format!("Talk with the Dust agent {agent}")))))
     }
 
-    fn complete(&self, _ctx: RequestContext, argument: &str, value: &str) -> LocalBoxFuture<'static, Vec<String>> {
+    fn complete(
+        &self,
+        _ctx: RequestContext,
+        argument: &str,
+        value: &str,
+    ) -> LocalBoxFuture<'static, Vec<String>> {
         if argument != "agent" {
             return Box::pin(futures::future::ready(Vec::new()));
         }
@@ -707,7 +813,10 @@ impl PromptHandler for DustAgentPrompt {
                 .value
                 .iter()
                 .filter(|a| a.status == AgentStatus::Active)
-                .filter(|a| a.name.to_lowercase().starts_with(&prefix) || (prefix.len() >= 2 && a.name.to_lowercase().contains(&prefix)))
+                .filter(|a| {
+                    a.name.to_lowercase().starts_with(&prefix)
+                        || (prefix.len() >= 2 && a.name.to_lowercase().contains(&prefix))
+                })
                 .map(|a| a.name.clone())
                 .collect();
             names.sort();
