@@ -11,15 +11,17 @@
 //! - **Lifecycle**: not supervised: a failed stream ends with `Finished { outcome: Failed }`,
 //!   and the caller decides. It stops after its terminal event, on cancel or detach, or when the
 //!   caller drops the channel.
-//! - **Timers**: a flush `coalesce` after the first unsent delta, so chunks reach the client in
-//!   well under 100 ms without one notification per token.
+//! - **Timers**: text is forwarded at once when nothing was sent for `coalesce`; deltas that
+//!   arrive sooner wait for one flush at the end of that window. So a slow writer's words go out
+//!   immediately, and a fast one's are batched: at most one chunk per `coalesce`, gaps well under
+//!   100 ms, never one notification per token.
 
 use std::time::Duration;
 
-use actix::prelude::*;
+use actix::{clock::Instant, prelude::*};
 use tokio::sync::mpsc;
 
-use crate::dust::{AgentEvent, DustClient, DustError, TextClass};
+use crate::dust::{AgentEvent, AgentEventStream, DustClient, DustError, TextClass};
 
 // === messages handled ===
 
@@ -75,6 +77,8 @@ pub struct DustStream {
     /// Answer text not yet sent.
     pending: String,
     flush_at: Option<SpawnHandle>,
+    /// When text was last sent.
+    last_flush: Option<Instant>,
     /// Whether reasoning was already announced (announced once, not per token).
     thinking_announced: bool,
     finished: bool,
@@ -89,8 +93,21 @@ impl DustStream {
         coalesce: Duration,
         out: mpsc::UnboundedSender<AnswerUpdate>,
     ) -> Addr<DustStream> {
+        let events = client.stream_agent_message(&conversation_id, &message_id);
+        Self::start_with(client, events, conversation_id, message_id, coalesce, out)
+    }
+
+    /// Starts over a given event stream (`client` is used only to cancel on Dust).
+    pub fn start_with(
+        client: DustClient,
+        events: AgentEventStream,
+        conversation_id: String,
+        message_id: String,
+        coalesce: Duration,
+        out: mpsc::UnboundedSender<AnswerUpdate>,
+    ) -> Addr<DustStream> {
         DustStream::create(|ctx| {
-            ctx.add_stream(client.stream_agent_message(&conversation_id, &message_id));
+            ctx.add_stream(events);
             DustStream {
                 client,
                 conversation_id,
@@ -100,6 +117,7 @@ impl DustStream {
                 answer: String::new(),
                 pending: String::new(),
                 flush_at: None,
+                last_flush: None,
                 thinking_announced: false,
                 finished: false,
             }
@@ -110,7 +128,23 @@ impl DustStream {
         self.flush_at = None;
         if !self.pending.is_empty() {
             let text = std::mem::take(&mut self.pending);
+            self.last_flush = Some(Instant::now());
             let _ = self.out.send(AnswerUpdate::Text(text));
+        }
+    }
+
+    /// Sends pending text now if the window since the last send has passed, else once it has.
+    fn schedule_flush(&mut self, ctx: &mut Context<Self>) {
+        if self.flush_at.is_some() {
+            return;
+        }
+        let since = self.last_flush.map(|t| t.elapsed());
+        match since {
+            Some(since) if since < self.coalesce => {
+                let wait = self.coalesce - since;
+                self.flush_at = Some(ctx.run_later(wait, |act, _| act.flush()));
+            }
+            _ => self.flush(),
         }
     }
 
@@ -138,9 +172,7 @@ impl DustStream {
             } => {
                 self.answer.push_str(&text);
                 self.pending.push_str(&text);
-                if self.flush_at.is_none() {
-                    self.flush_at = Some(ctx.run_later(self.coalesce, |act, _| act.flush()));
-                }
+                self.schedule_flush(ctx);
             }
             AgentEvent::TextDelta {
                 classification: TextClass::ChainOfThought,
@@ -298,5 +330,143 @@ impl Drop for AnswerHandle {
         if self.armed {
             self.addr.do_send(CancelAnswer);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use super::*;
+    use crate::dust::{DustSettings, DustShared, Secret};
+
+    fn client() -> DustClient {
+        let settings = DustSettings::new("http://127.0.0.1:9", Secret::new("sk-test"), "w");
+        DustShared::new(settings).unwrap().client()
+    }
+
+    fn delta(text: &str) -> Result<AgentEvent, DustError> {
+        Ok(AgentEvent::TextDelta {
+            text: text.into(),
+            classification: TextClass::Tokens,
+        })
+    }
+
+    /// Replays `(delay_ms, event)` pairs on the (paused) clock.
+    fn scripted(events: Vec<(u64, Result<AgentEvent, DustError>)>) -> AgentEventStream {
+        futures::stream::iter(events)
+            .then(|(ms, e)| async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                e
+            })
+            .boxed_local()
+    }
+
+    async fn collect(mut rx: mpsc::UnboundedReceiver<AnswerUpdate>) -> Vec<AnswerUpdate> {
+        let mut out = Vec::new();
+        while let Some(u) = rx.recv().await {
+            let done = matches!(u, AnswerUpdate::Finished(_));
+            out.push(u);
+            if done {
+                break;
+            }
+        }
+        out
+    }
+
+    #[actix::test]
+    async fn slow_text_goes_out_at_once_and_bursts_are_coalesced() {
+        tokio::time::pause();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let events = scripted(vec![
+            (0, delta("Hel")),
+            (100, delta("lo ")),
+            (5, delta("wor")),
+            (5, delta("ld")),
+            (
+                100,
+                Ok(AgentEvent::Success {
+                    content: "Hello world".into(),
+                    message_id: "m".into(),
+                }),
+            ),
+        ]);
+        DustStream::start_with(
+            client(),
+            events,
+            "c".into(),
+            "m".into(),
+            Duration::from_millis(50),
+            tx,
+        );
+        let updates = collect(rx).await;
+        assert_eq!(
+            updates,
+            vec![
+                AnswerUpdate::Text("Hel".into()),
+                AnswerUpdate::Text("lo ".into()),
+                AnswerUpdate::Text("world".into()),
+                AnswerUpdate::Finished(Outcome::Succeeded {
+                    content: "Hello world".into()
+                }),
+            ]
+        );
+    }
+
+    #[actix::test]
+    async fn a_tool_status_never_overtakes_text_written_before_it() {
+        tokio::time::pause();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let events = scripted(vec![
+            (0, delta("a")),
+            (1, delta("b")),
+            (
+                1,
+                Ok(AgentEvent::ActionStarted {
+                    tool_name: "search".into(),
+                    status: None,
+                }),
+            ),
+            (
+                1,
+                Ok(AgentEvent::Error {
+                    code: "boom".into(),
+                    message: "it broke".into(),
+                }),
+            ),
+        ]);
+        DustStream::start_with(
+            client(),
+            events,
+            "c".into(),
+            "m".into(),
+            Duration::from_millis(50),
+            tx,
+        );
+        let updates = collect(rx).await;
+        assert_eq!(updates[0], AnswerUpdate::Text("a".into()));
+        assert_eq!(updates[1], AnswerUpdate::Text("b".into()));
+        assert_eq!(updates[2], AnswerUpdate::Status("Using search…".into()));
+        assert!(
+            matches!(&updates[3], AnswerUpdate::Finished(Outcome::AgentError { code, .. }) if code == "boom")
+        );
+    }
+
+    #[actix::test]
+    async fn a_stream_that_ends_without_a_final_event_fails_with_the_text_so_far() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let events = scripted(vec![(0, delta("partial"))]);
+        DustStream::start_with(
+            client(),
+            events,
+            "c".into(),
+            "m".into(),
+            Duration::from_millis(50),
+            tx,
+        );
+        let updates = collect(rx).await;
+        assert!(
+            matches!(updates.last(), Some(AnswerUpdate::Finished(Outcome::Failed { content, .. })) if content == "partial")
+        );
     }
 }

@@ -282,6 +282,17 @@ fn tools(stats: Arc<FixtureStats>) -> Vec<Arc<dyn super::catalogue::ToolHandler>
             },
         ),
     ];
+    out.push(FnTool::new(
+        def(
+            "echo",
+            "Echoes its message back (test fixture; the same tool the load tests call on every server).",
+            object_schema(json!({"message": {"type": "string"}}), &["message"]),
+        ),
+        |_, args| {
+            let message = args.get("message").and_then(Value::as_str).unwrap_or_default();
+            done(text(format!("Echo: {message}")))
+        },
+    ));
     out.push(cancellable_tool(stats.clone()));
     out.push(FnTool::new(
         def(
