@@ -22,6 +22,23 @@ pub enum Command {
     /// Manage bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Run the Dust simulator alone (for load tests and manual experiments); knobs can be
+    /// changed at run time with `POST /_sim/knobs`.
+    Simulate(SimulateArgs),
+}
+
+/// Flags of `simulate`.
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// Address to listen on (loopback only).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub bind: SocketAddr,
+    /// Knobs as JSON, e.g. '{"stamp_tokens":true,"token_interval_ms":20}'.
+    #[arg(long, value_name = "JSON")]
+    pub knobs: Option<String>,
+    /// HTTP worker threads.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
 }
 
 /// Flags of `serve`; each overrides the config file and the environment.

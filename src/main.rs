@@ -21,6 +21,16 @@ fn main() -> ExitCode {
             print_new_token(&name);
             ExitCode::SUCCESS
         }
+        Command::Simulate(args) => {
+            telemetry::init(dust_mcp::config::LogFormat::Human, "info");
+            match actix_rt::System::new().block_on(simulate(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    ExitCode::from(EXIT_USAGE)
+                }
+            }
+        }
         Command::Serve(args) => {
             let mut config = match Config::load(args.config.as_deref(), std::env::vars()) {
                 Ok(c) => c,
@@ -50,6 +60,42 @@ async fn serve(config: Config) -> Result<(), server::StartError> {
     let running = server::start(config).await?;
     wait_for_signal().await;
     running.shutdown().await;
+    Ok(())
+}
+
+async fn simulate(args: dust_mcp::cli::SimulateArgs) -> Result<(), String> {
+    use dust_mcp::simulator::{Knobs, SimConfig, Simulator};
+    if !args.bind.ip().is_loopback() {
+        return Err(format!(
+            "the simulator binds loopback addresses only, not {}",
+            args.bind
+        ));
+    }
+    let knobs: Knobs = match &args.knobs {
+        Some(j) => {
+            serde_json::from_str(j).map_err(|e| format!("--knobs is not valid knob JSON: {e}"))?
+        }
+        None => Knobs::default(),
+    };
+    let config = SimConfig {
+        bind: args.bind,
+        workers: args.workers.max(1),
+        knobs,
+        ..SimConfig::default()
+    };
+    let sim = Simulator::start(config)
+        .await
+        .map_err(|e| format!("cannot start the simulator: {e}"))?;
+    // One machine-readable line for scripts, then the human one.
+    println!(
+        "DUST_BASE_URL={} DUST_API_KEY={} DUST_WORKSPACE_ID={}",
+        sim.url(),
+        sim.api_key(),
+        sim.workspace_id()
+    );
+    tracing::info!(url = %sim.url(), "Dust simulator running; POST /_sim/knobs to change its behaviour");
+    wait_for_signal().await;
+    sim.stop().await;
     Ok(())
 }
 
