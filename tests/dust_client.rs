@@ -700,3 +700,45 @@ async fn a_follow_up_whose_response_was_lost_is_found_and_not_posted_again() {
     handle.stop(true).await;
     sim.stop().await;
 }
+
+#[actix_rt::test]
+async fn tool_calls_and_reasoning_surface_as_typed_events() {
+    let sim = sim(Knobs {
+        tool_events: Some(true),
+        ..fast()
+    })
+    .await;
+    let c = client(settings(&sim));
+    let q = "How did I sleep?";
+    let coach = "hC0ach7Lq2";
+    let posted = c
+        .create_conversation(&message(q, coach), &[], None)
+        .await
+        .unwrap();
+    let (events, err) = run(&c, &posted).await;
+    assert!(err.is_none(), "{err:?}");
+    let started = events
+        .iter()
+        .position(|e| matches!(e, AgentEvent::ActionStarted { .. }));
+    let done = events
+        .iter()
+        .position(|e| matches!(e, AgentEvent::ActionDone { .. }));
+    assert!(
+        matches!((started, done), (Some(s), Some(d)) if s < d),
+        "{events:?}"
+    );
+    let reasoning = events.iter().any(|e| {
+        matches!(
+            e,
+            AgentEvent::TextDelta {
+                classification: TextClass::ChainOfThought,
+                ..
+            }
+        )
+    });
+    assert!(reasoning, "the coach agent thinks aloud");
+    // Reasoning never leaks into the answer text.
+    assert_eq!(streamed_text(&events), success(&events));
+    assert_eq!(success(&events), expected(coach, q));
+    sim.stop().await;
+}
