@@ -483,3 +483,499 @@ async fn message_limits_give_403_rate_limit_error_and_throttling_gives_429_with_
     assert_eq!(api.sim.stats().rate_limit_refusals, 3);
     api.sim.stop().await;
 }
+
+#[actix_web::test]
+async fn files_upload_url_multipart_upload_and_file_fragment() {
+    let api = Api::start(Knobs {
+        upload_url_limit_per_minute: Some(3),
+        ..fast()
+    })
+    .await;
+    let req = |ct: &str, use_case: &str| json!({"contentType": ct, "fileName": "steps.csv", "fileSize": 12, "useCase": use_case});
+    let (s, b) = api.post("/files", req("text/csv", "conversation")).await;
+    assert_eq!(
+        (s, b["file"]["status"].as_str()),
+        (200, Some("created")),
+        "{b}"
+    );
+    let upload_url = b["file"]["uploadUrl"].as_str().unwrap().to_string();
+    let file_id = b["file"]["sId"].as_str().unwrap().to_string();
+    assert!(upload_url.starts_with(&api.url("/files/")));
+    let (s, b) = api
+        .upload(&upload_url, "steps.csv", b"day,steps\n1,9000\n")
+        .await;
+    assert_eq!(
+        (s, b["file"]["status"].as_str()),
+        (200, Some("ready")),
+        "{b}"
+    );
+    let (s, b) = api
+        .post("/files", req("application/x-msdownload", "conversation"))
+        .await;
+    assert_eq!((s, err_type(&b)), (400, "file_type_not_supported"));
+    let (s, b) = api.post("/files", req("text/csv", "avatar")).await;
+    assert_eq!((s, err_type(&b)), (400, "invalid_request_error"));
+    // The fourth upload-URL request of the minute is over the limit of 3: 429, no Retry-After.
+    let resp = api
+        .client
+        .post(api.url("/files"))
+        .insert_header(("Authorization", api.bearer()))
+        .send_json(&req("text/csv", "conversation"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 429);
+    assert!(resp.headers().get("retry-after").is_none());
+
+    let body = json!({
+        "message": message("Summarise my steps", "dust"),
+        "contentFragments": [{"title": "steps.csv", "fileId": file_id}],
+    });
+    let (s, b) = api.post("/assistant/conversations", body).await;
+    assert_eq!(s, 200, "{b}");
+    let fragment = &b["conversation"]["content"][0][0];
+    assert_eq!(
+        (fragment["type"].as_str(), fragment["fileId"].as_str()),
+        (Some("content_fragment"), Some(file_id.as_str()))
+    );
+    assert_eq!(b["contentFragment"]["sId"], fragment["sId"]);
+    let c_id = b["conversation"]["sId"].as_str().unwrap();
+    let agent_sid = b["conversation"]["content"][2][0]["sId"].as_str().unwrap();
+    let sse = api.stream(c_id, agent_sid, None).await;
+    assert!(
+        sse.tokens().contains("steps.csv"),
+        "the answer mentions the attachment"
+    );
+    let bad = json!({"message": message("x", "dust"), "contentFragments": [{"title": "t", "fileId": "fil_nope"}]});
+    let (s, b) = api.post("/assistant/conversations", bad).await;
+    assert_eq!((s, err_type(&b)), (404, "file_not_found"));
+    let stats = api.sim.stats();
+    assert_eq!(
+        (stats.upload_urls, stats.uploads, stats.rate_limit_refusals),
+        (1, 1, 1)
+    );
+    api.sim.stop().await;
+}
+
+#[actix_web::test]
+async fn inline_fragments_are_capped_at_512_kib() {
+    let api = Api::start(fast()).await;
+    let c = api.create("dust", "hello").await;
+    let path = format!("/assistant/conversations/{}/content_fragments", c.c_id);
+    let frag =
+        |n: usize| json!({"title": "notes", "content": "a".repeat(n), "contentType": "text/plain"});
+    let (s, b) = api.post(&path, frag(512 * 1024 + 1)).await;
+    assert_eq!(
+        (s, b["error"]["message"].as_str()),
+        (
+            400,
+            Some("The content must be a non-empty string of less than 512kB.")
+        )
+    );
+    let (s, b) = api.post(&path, frag(0)).await;
+    assert_eq!(s, 400, "{b}");
+    let (s, b) = api.post(&path, frag(512 * 1024)).await;
+    assert_eq!(
+        (s, b["contentFragment"]["title"].as_str()),
+        (200, Some("notes"))
+    );
+    let (s, b) = api
+        .post("/assistant/conversations/nope/content_fragments", frag(3))
+        .await;
+    assert_eq!((s, err_type(&b)), (404, "conversation_not_found"));
+    api.sim.stop().await;
+}
+
+#[actix_web::test]
+async fn injected_5xx_bursts_hit_only_their_route_class_and_run_out() {
+    let api = Api::start(Knobs {
+        fail_next: Some(2),
+        fail_status: Some(502),
+        fail_route: Some(RouteClass::Agents),
+        ..fast()
+    })
+    .await;
+    let c = api.create(WRITER, "unaffected").await;
+    assert!(!c.c_id.is_empty());
+    for _ in 0..2 {
+        let mut resp = api
+            .client
+            .get(api.url("/assistant/agent_configurations"))
+            .insert_header(("Authorization", api.bearer()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 502);
+        assert!(
+            resp.json::<Value>().await.is_err(),
+            "a 502 from a proxy is not JSON"
+        );
+    }
+    let (s, _) = api.get("/assistant/agent_configurations").await;
+    assert_eq!(s, 200);
+    api.sim.set_knobs(Knobs {
+        fail_next: Some(1),
+        fail_status: Some(500),
+        ..fast()
+    });
+    let (s, b) = api.get("/assistant/agent_configurations/dust").await;
+    assert_eq!((s, err_type(&b)), (500, "internal_server_error"));
+    assert_eq!(api.sim.stats().injected_5xx, 3);
+    api.sim.stop().await;
+}
+
+#[actix_web::test]
+async fn stamped_tokens_carry_their_emission_time_and_content_keeps_them() {
+    let api = Api::start(Knobs {
+        stamp_tokens: Some(true),
+        ..fast()
+    })
+    .await;
+    let c = api.create(WRITER, "stamp me").await;
+    let sse = api.stream(&c.c_id, &c.agent_sid, None).await;
+    let texts: Vec<String> = sse
+        .events
+        .iter()
+        .filter(|(_, d)| d["classification"] == "tokens")
+        .map(|(_, d)| d["text"].as_str().unwrap().to_string())
+        .collect();
+    let mut last = 0u64;
+    for t in &texts {
+        let (word, rest) = t
+            .split_once("[t=")
+            .unwrap_or_else(|| panic!("no stamp in {t:?}"));
+        let (micros, tail) = rest.split_once(']').unwrap();
+        assert!(!word.is_empty() && tail.trim().is_empty(), "{t:?}");
+        let micros: u64 = micros.parse().unwrap();
+        assert!(micros >= last, "stamps never go back");
+        last = micros;
+    }
+    let content = sse.terminal().unwrap()["message"]["content"]
+        .as_str()
+        .unwrap();
+    assert_eq!(content, texts.concat());
+    api.sim.stop().await;
+}
+
+#[actix_web::test]
+async fn stalled_stream_resumes_sending_on_the_same_connection() {
+    let api = Api::start(Knobs {
+        stall_after_events: Some(2),
+        stall_ms: Some(150),
+        stall_connections: Some(1),
+        ..fast()
+    })
+    .await;
+    let c = api.create(WRITER, "stall").await;
+    let sse = api.stream(&c.c_id, &c.agent_sid, None).await;
+    assert!(sse.done && sse.terminal().is_some());
+    let stats = api.sim.stats();
+    assert_eq!(
+        (stats.stalled_connections, stats.stream_connections),
+        (1, 1)
+    );
+    api.sim.stop().await;
+}
+
+#[actix_web::test]
+async fn admin_routes_merge_knobs_and_report_stats() {
+    let api = Api::start(Knobs {
+        connection_cap_ms: Some(1234),
+        ..fast()
+    })
+    .await;
+    let admin = |p: &str| format!("{}/_sim/{p}", api.sim.url());
+    let (s, b) = api
+        .send(
+            api.client.post(admin("knobs")),
+            Some(json!({"token_interval_ms": 1, "fail_next": 1})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        (
+            b["token_interval_ms"].as_u64(),
+            b["connection_cap_ms"].as_u64()
+        ),
+        (Some(1), Some(1234))
+    );
+    assert_eq!(api.sim.knobs().token_interval_ms, Some(1));
+    let (s, b) = api
+        .send(
+            api.client.post(admin("knobs")),
+            Some(json!({"no_such_knob": 1})),
+        )
+        .await;
+    assert_eq!((s, err_type(&b)), (400, "invalid_request_error"));
+    let mut resp = api.client.get(admin("stats")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let _ = resp.body().await;
+    let (s, _) = api.get("/assistant/agent_configurations").await;
+    assert_eq!(s, 503, "the fail_next set through the admin route applies");
+    let (s, b) = api.send(api.client.get(admin("stats")), None).await;
+    assert_eq!((s, b["injected_5xx"].as_u64()), (200, Some(1)));
+    api.sim.stop().await;
+}
+
+#[actix_web::test]
+async fn blocking_requests_return_after_completion() {
+    let api = Api::start(fast()).await;
+    let body = json!({"blocking": true, "message": message("block please", WRITER)});
+    let (s, b) = api.post("/assistant/conversations", body).await;
+    assert_eq!(s, 200);
+    let agent = &b["conversation"]["content"][1][0];
+    assert_eq!(agent["status"], "succeeded");
+    assert!(agent["content"].as_str().unwrap().contains("block please"));
+    let c_id = b["conversation"]["sId"].as_str().unwrap();
+    let mut m = message("and fail", BROKEN);
+    m["blocking"] = json!(true);
+    let (s, b) = api
+        .post(&format!("/assistant/conversations/{c_id}/messages"), m)
+        .await;
+    assert_eq!(
+        (s, b["agentMessages"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "failed answers are dropped"
+    );
+    api.sim.set_knobs(Knobs {
+        blocking_timeout_ms: Some(30),
+        ..Knobs::default()
+    });
+    let (s, b) = api
+        .post(
+            "/assistant/conversations",
+            json!({"blocking": true, "message": message("slow", SLOW)}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["conversation"]["content"][1][0]["status"].as_str()),
+        (200, Some("created")),
+        "capped"
+    );
+    api.sim.stop().await;
+}
+
+#[actix_web::test]
+async fn conversation_events_announce_messages_and_completion() {
+    let api = Api::start(fast()).await;
+    let c = api.create(WRITER, "watch the conversation").await;
+    let redirect = api
+        .client
+        .get(api.url(&format!("/assistant/conversations/{}/events", c.c_id)))
+        .insert_header(("Authorization", api.bearer()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirect.status().as_u16(), 307);
+    let sse = api
+        .stream_until(&api.conversation_sse_url(&c.c_id), |s| {
+            s.types().iter().any(|t| t == "agent_message_done")
+        })
+        .await;
+    assert!(sse.handshake_first);
+    let types = sse.types();
+    for t in [
+        "user_message_new",
+        "agent_message_new",
+        "agent_message_done",
+    ] {
+        assert!(types.iter().any(|x| x == t), "{t} in {types:?}");
+    }
+    api.sim.stop().await;
+}
+
+#[actix_web::test]
+async fn expired_events_are_not_replayed_and_the_stream_ends_at_the_cap() {
+    let api = Api::start(Knobs {
+        event_ttl_ms: Some(20),
+        connection_cap_ms: Some(200),
+        ..fast()
+    })
+    .await;
+    let c = api.create(WRITER, "expire").await;
+    let first = api.stream(&c.c_id, &c.agent_sid, None).await;
+    assert!(first.terminal().is_some());
+    // Wait past the retention (no assertion on time itself).
+    actix_rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    let late = api.stream(&c.c_id, &c.agent_sid, None).await;
+    assert!(late.events.is_empty() && late.done, "{late:?}");
+    assert_eq!(
+        api.agent_message(&c.c_id).await["status"],
+        "succeeded",
+        "GET still has the answer"
+    );
+    api.sim.stop().await;
+}
+
+#[actix_web::test]
+async fn tool_approval_blocks_until_validate_action_unless_skipped() {
+    let api = Api::start(Knobs {
+        tool_approval: Some(true),
+        ..fast()
+    })
+    .await;
+    let c = api.create("dust", "needs a tool").await;
+    let url = api.sse_url(&c.c_id, &c.agent_sid, None);
+    let first = api
+        .stream_until(&url, |s| {
+            s.types().iter().any(|t| t == "tool_approve_execution")
+        })
+        .await;
+    let approve = first.events.last().unwrap().1.clone();
+    let action_id = approve["actionId"].as_str().unwrap();
+    let (_, b) = api
+        .get(&format!(
+            "/assistant/conversations/{}/actions/blocked",
+            c.c_id
+        ))
+        .await;
+    assert_eq!(b["blockedActions"][0]["actionId"], action_id);
+    let validate = format!(
+        "/assistant/conversations/{}/messages/{}/validate-action",
+        c.c_id, c.agent_sid
+    );
+    let (s, b) = api
+        .post(
+            &validate,
+            json!({"actionId": action_id, "approved": "approved"}),
+        )
+        .await;
+    assert_eq!((s, b), (200, json!({"success": true})));
+    let rest = api
+        .stream(&c.c_id, &c.agent_sid, first.last_id().as_deref())
+        .await;
+    assert_eq!(rest.terminal().unwrap()["type"], "agent_message_success");
+    let body = json!({"skipToolsValidation": true, "message": message("no approval", "dust")});
+    let (_, b) = api.post("/assistant/conversations", body).await;
+    let (c_id, m_id) = (
+        b["conversation"]["sId"].as_str().unwrap(),
+        b["conversation"]["content"][1][0]["sId"].as_str().unwrap(),
+    );
+    let sse = api.stream(c_id, m_id, None).await;
+    assert!(!sse.types().iter().any(|t| t == "tool_approve_execution"));
+    assert!(sse.types().iter().any(|t| t == "agent_action_success"));
+    api.sim.stop().await;
+}
+
+#[actix_web::test]
+async fn two_hundred_concurrent_streams_each_get_their_own_full_answer() {
+    let api = Api::start(Knobs {
+        message_limit_per_minute: Some(10_000),
+        ..fast()
+    })
+    .await;
+    let mut convs = Vec::new();
+    for i in 0..200 {
+        convs.push((i, api.create(WRITER, &format!("question number {i}")).await));
+    }
+    let client = awc::Client::builder()
+        .connector(awc::Connector::new().limit(0))
+        .finish();
+    let api = sim::Api {
+        sim: api.sim,
+        client,
+    };
+    let reads = convs
+        .iter()
+        .map(|(_, c)| api.stream(&c.c_id, &c.agent_sid, None));
+    let results = futures::future::join_all(reads).await;
+    for ((i, _), sse) in convs.iter().zip(&results) {
+        let content = sse.terminal().unwrap()["message"]["content"]
+            .as_str()
+            .unwrap();
+        assert!(
+            content.contains(&format!("question number {i}\"")),
+            "{content}"
+        );
+        assert_eq!(content, sse.tokens());
+    }
+    assert_eq!(api.sim.stats().stream_connections, 200);
+    api.sim.stop().await;
+}
+
+#[actix_web::test]
+async fn stop_ends_open_streams_with_done() {
+    let api = Api::start(Knobs {
+        first_token_delay_ms: Some(60_000),
+        ..fast()
+    })
+    .await;
+    let c = api.create(WRITER, "never answered").await;
+    let url = api.sse_url(&c.c_id, &c.agent_sid, None);
+    let reader = {
+        let bearer = api.bearer();
+        actix_rt::spawn(async move {
+            let client = awc::Client::default();
+            let mut resp = client
+                .get(url)
+                .insert_header(("Authorization", bearer))
+                .send()
+                .await
+                .unwrap();
+            resp.body()
+                .limit(1 << 20)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        })
+    };
+    let connected = async {
+        while api.sim.stats().stream_connections == 0 {
+            actix_rt::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    };
+    tokio::time::timeout(sim::READ_BOUND, connected)
+        .await
+        .unwrap();
+    api.sim.stop().await;
+    let body = tokio::time::timeout(sim::READ_BOUND, reader)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        body.starts_with("event: dust-handshake") && body.ends_with("data: done\n\n"),
+        "{body}"
+    );
+}
+
+/// Load figure, not a gate: `cargo test -p dust-mcp --test simulator thousand -- --ignored --nocapture`.
+#[actix_web::test]
+#[ignore = "load measurement; prints figures"]
+async fn thousand_concurrent_streams_complete() {
+    let api = Api::start(Knobs {
+        message_limit_per_minute: Some(100_000),
+        token_interval_ms: Some(30),
+        ..fast()
+    })
+    .await;
+    let mut convs = Vec::new();
+    for i in 0..1000 {
+        convs.push(api.create(WRITER, &format!("load question {i}")).await);
+    }
+    let client = awc::Client::builder()
+        .connector(awc::Connector::new().limit(0))
+        .timeout(std::time::Duration::from_secs(30))
+        .finish();
+    let api = sim::Api {
+        sim: api.sim,
+        client,
+    };
+    let started = tokio::time::Instant::now();
+    let results = futures::future::join_all(
+        convs
+            .iter()
+            .map(|c| api.stream(&c.c_id, &c.agent_sid, None)),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let ok = results
+        .iter()
+        .filter(|s| {
+            s.terminal()
+                .is_some_and(|t| t["type"] == "agent_message_success")
+        })
+        .count();
+    let tokens: usize = results.iter().map(|s| s.events.len()).sum();
+    println!("1000 streams: {ok} succeeded, {tokens} events, {elapsed:?} wall");
+    assert_eq!(ok, 1000);
+    api.sim.stop().await;
+}

@@ -180,10 +180,12 @@ async fn generate(
         ));
     }
     if msg.agent.persona == Persona::Dust || knobs.tool_events() {
-        if run_tool(msg, step, question, interval).await {
+        let needs_approval = knobs.tool_approval() && !msg.skip_tools_validation;
+        if run_tool(msg, step, question, interval, needs_approval).await {
             return End::Cancelled;
         }
         step += 1;
+        msg.state.lock().step = step;
     }
     let fails = msg.agent.persona == Persona::Broken || knobs.agent_fails(msg.agent.s_id);
     let text = answers::answer(msg.agent, question, attachments);
@@ -213,8 +215,62 @@ async fn generate(
     }
 }
 
+/// Emits `tool_approve_execution` and waits for validate-action (dust-api.md §9); returns the
+/// decision, or None when cancelled meanwhile.
+async fn wait_for_approval(msg: &AgentMessage, step: u32, action: &Value) -> Option<String> {
+    let action_id = action["sId"].clone();
+    let inputs = action["params"].clone();
+    let metadata = json!({
+        "mcpServerName": "search",
+        "toolName": "semantic_search",
+        "agentName": msg.agent.name,
+        "mcpServerDisplayName": "Search",
+    });
+    *msg.pending_approval.lock() = Some(json!({
+        "messageId": msg.s_id,
+        "conversationId": msg.conversation_id,
+        "actionId": action_id,
+        "status": "blocked_validation_required",
+        "inputs": inputs,
+        "stake": "high",
+        "metadata": metadata,
+    }));
+    msg.log.push(event(
+        msg,
+        "tool_approve_execution",
+        step,
+        json!({
+            "conversationId": msg.conversation_id,
+            "actionId": action_id,
+            "inputs": inputs,
+            "stake": "high",
+            "metadata": metadata,
+            "isLastBlockingEventForStep": true,
+        }),
+    ));
+    loop {
+        if let Some(d) = msg.decision.lock().take() {
+            *msg.pending_approval.lock() = None;
+            return Some(d);
+        }
+        tokio::select! {
+            _ = msg.decided.notified() => {}
+            _ = msg.cancel.notified() => {
+                *msg.pending_approval.lock() = None;
+                return None;
+            }
+        }
+    }
+}
+
 /// Emits a `search` tool call; true when cancelled meanwhile.
-async fn run_tool(msg: &AgentMessage, step: u32, question: &str, interval: u64) -> bool {
+async fn run_tool(
+    msg: &AgentMessage,
+    step: u32,
+    question: &str,
+    interval: u64,
+    needs_approval: bool,
+) -> bool {
     let call_id = format!("call_{}", msg.s_id);
     msg.log.push(event(
         msg,
@@ -244,6 +300,25 @@ async fn run_tool(msg: &AgentMessage, step: u32, question: &str, interval: u64) 
     });
     msg.log
         .push(event(msg, "tool_params", step, json!({ "action": action })));
+    if needs_approval {
+        match wait_for_approval(msg, step, &action).await {
+            None => return true,
+            Some(d) if d == "rejected" => {
+                action["status"] = json!("denied");
+                action["output"] =
+                    json!([{"type": "text", "text": "The user rejected this tool call."}]);
+                msg.state.lock().actions.push(action.clone());
+                msg.log.push(event(
+                    msg,
+                    "agent_action_success",
+                    step,
+                    json!({ "action": action }),
+                ));
+                return false;
+            }
+            Some(_) => {}
+        }
+    }
     if pause(msg, interval * 3).await {
         return true;
     }
@@ -265,6 +340,7 @@ async fn run_tool(msg: &AgentMessage, step: u32, question: &str, interval: u64) 
 /// the event sees the final state).
 fn finish(msg: &AgentMessage, knobs: &Knobs, end: End) {
     let run_ids = json!([format!("run_{}", msg.s_id)]);
+    let step = msg.state.lock().step;
     match end {
         End::Success => {
             {
@@ -277,7 +353,7 @@ fn finish(msg: &AgentMessage, knobs: &Knobs, end: End) {
             msg.log.push(event(
                 msg,
                 "agent_message_success",
-                0,
+                step,
                 json!({"message": message, "runIds": run_ids}),
             ));
             msg.log.push_end_of_stream();
@@ -297,7 +373,7 @@ fn finish(msg: &AgentMessage, knobs: &Knobs, end: End) {
             msg.log.push(event(
                 msg,
                 "agent_error",
-                0,
+                step,
                 json!({"error": error, "runIds": run_ids}),
             ));
             msg.log.push_end_of_stream();
@@ -309,7 +385,7 @@ fn finish(msg: &AgentMessage, knobs: &Knobs, end: End) {
                 st.completed_ts = Some(now_ms());
             }
             msg.log
-                .push(event(msg, "agent_generation_cancelled", 0, json!({})));
+                .push(event(msg, "agent_generation_cancelled", step, json!({})));
             if knobs.close_stream_on_cancel() {
                 msg.log.push_end_of_stream();
             }

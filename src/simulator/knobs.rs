@@ -96,6 +96,10 @@ pub struct Knobs {
     /// Emit a tool call (`tool_call_started`, `tool_params`, `agent_action_success`) before the
     /// answer, for every agent. Default false (only the `dust` agent uses a tool).
     pub tool_events: Option<bool>,
+    /// Tool calls are "high stake": unless the message set `skipToolsValidation: true`, the agent
+    /// emits `tool_approve_execution` and waits for validate-action (dust-api.md §9).
+    /// Default false.
+    pub tool_approval: Option<bool>,
     /// Abruptly drop a message stream (no `done`, broken chunked body) after this many event
     /// frames on the connection. Default off.
     pub drop_after_events: Option<u32>,
@@ -173,6 +177,10 @@ impl Knobs {
     /// Whether every agent emits a tool call.
     pub fn tool_events(&self) -> bool {
         self.tool_events.unwrap_or(false)
+    }
+    /// Whether tool calls need approval.
+    pub fn tool_approval(&self) -> bool {
+        self.tool_approval.unwrap_or(false)
     }
     /// Length of a stall.
     pub fn stall_ms(&self) -> u64 {

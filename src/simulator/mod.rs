@@ -9,16 +9,22 @@
 //! - `conversations.rs`, `fragments.rs`, `validate.rs`, `timezones.rs`: conversation routes.
 //! - `model.rs`, `event_log.rs`, `generation.rs`: messages, their event logs, the generation task.
 //! - `events.rs`: the 307 hop and the SSE streams; `files.rs`, `body.rs`: uploads and bodies.
+//! - `approvals.rs`: validate-action and blocked actions (with the `tool_approval` knob).
 //! - `knobs.rs`: every knob and its default; `admin.rs`: `/_sim/stats` and `/_sim/knobs`.
 //!
 //! Demo agents: `dust` (global, one tool call), `hC0ach7Lq2` health-coach (chain of thought),
 //! `wR1ter9Xk4` writer, `sL0wAg3nt5` slow-thinker, `bR0k3nAg7t` broken-bot (always
 //! `agent_error`), `l3gacyAg01` legacy-helper (archived). With `stamp_tokens`, each token text is
 //! `"<word>[t=<unix micros>]<whitespace>"` and the final content keeps the stamps.
+//!
+//! Scripts change knobs with the API key, e.g.
+//! `curl -H 'Authorization: Bearer sk-demo-0000000000000000' -d '{"token_interval_ms":5}'
+//! http://127.0.0.1:<port>/_sim/knobs` (fields merge into the current knobs; `null` resets one).
 
 mod admin;
 pub mod agents;
 pub mod answers;
+mod approvals;
 mod auth;
 mod body;
 mod conversations;
@@ -168,7 +174,8 @@ pub fn app_config(state: Arc<SimState>) -> impl FnOnce(&mut web::ServiceConfig) 
                     .configure(conversations::routes)
                     .configure(fragments::routes)
                     .configure(events::redirect_routes)
-                    .configure(files::routes),
+                    .configure(files::routes)
+                    .configure(approvals::routes),
             )
             .service(web::scope("/api/sse/v1/w/{wId}").configure(events::sse_routes))
             .service(web::scope("/_sim").configure(admin::routes))

@@ -133,6 +133,8 @@ pub(crate) struct AgentState {
     pub(crate) error: Option<Value>,
     pub(crate) completed_ts: Option<u64>,
     pub(crate) actions: Vec<Value>,
+    /// Current step (0, or 1 after a tool call); terminal events carry it.
+    pub(crate) step: u32,
 }
 
 /// One agent message and its generation.
@@ -150,6 +152,12 @@ pub(crate) struct AgentMessage {
     pub(crate) state: Mutex<AgentState>,
     /// Woken by a cancel request; the generation task stops at its next await.
     pub(crate) cancel: Notify,
+    /// The `blockedActions` entry while a tool waits for validate-action.
+    pub(crate) pending_approval: Mutex<Option<Value>>,
+    /// The `approved` value sent to validate-action, taken by the generation task.
+    pub(crate) decision: Mutex<Option<String>>,
+    /// Woken by validate-action.
+    pub(crate) decided: Notify,
 }
 
 impl AgentMessage {
@@ -180,8 +188,12 @@ impl AgentMessage {
                 error: None,
                 completed_ts: None,
                 actions: Vec::new(),
+                step: 0,
             }),
             cancel: Notify::new(),
+            pending_approval: Mutex::new(None),
+            decision: Mutex::new(None),
+            decided: Notify::new(),
         }
     }
 

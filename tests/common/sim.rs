@@ -282,3 +282,38 @@ impl Api {
         tokio::task::spawn_blocking(read).await.unwrap()
     }
 }
+
+impl Api {
+    /// URL of the conversation event stream under `/api/sse/v1`.
+    pub fn conversation_sse_url(&self, c_id: &str) -> String {
+        format!(
+            "{}/api/sse/v1/w/{}/assistant/conversations/{c_id}/events",
+            self.sim.url(),
+            self.sim.workspace_id()
+        )
+    }
+
+    /// Uploads `bytes` as the multipart part `file` to `upload_url`.
+    pub async fn upload(&self, upload_url: &str, name: &str, bytes: &[u8]) -> (u16, Value) {
+        let mut body = format!(
+            "--SimBoundary42\r\nContent-Disposition: form-data; name=\"file\"; \
+             filename=\"{name}\"\r\nContent-Type: text/csv\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n--SimBoundary42--\r\n");
+        let mut resp = self
+            .client
+            .post(upload_url)
+            .insert_header(("Authorization", self.bearer()))
+            .insert_header((
+                "Content-Type",
+                "multipart/form-data; boundary=SimBoundary42",
+            ))
+            .send_body(body)
+            .await
+            .unwrap();
+        let v = resp.json::<Value>().await.unwrap_or(Value::Null);
+        (resp.status().as_u16(), v)
+    }
+}
