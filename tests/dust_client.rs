@@ -700,3 +700,88 @@ async fn a_follow_up_whose_response_was_lost_is_found_and_not_posted_again() {
     handle.stop(true).await;
     sim.stop().await;
 }
+
+#[actix_rt::test]
+async fn tool_calls_and_reasoning_surface_as_typed_events() {
+    let sim = sim(Knobs {
+        tool_events: Some(true),
+        ..fast()
+    })
+    .await;
+    let c = client(settings(&sim));
+    let q = "How did I sleep?";
+    let coach = "hC0ach7Lq2";
+    let posted = c
+        .create_conversation(&message(q, coach), &[], None)
+        .await
+        .unwrap();
+    let (events, err) = run(&c, &posted).await;
+    assert!(err.is_none(), "{err:?}");
+    let started = events
+        .iter()
+        .position(|e| matches!(e, AgentEvent::ActionStarted { .. }));
+    let done = events
+        .iter()
+        .position(|e| matches!(e, AgentEvent::ActionDone { .. }));
+    assert!(
+        matches!((started, done), (Some(s), Some(d)) if s < d),
+        "{events:?}"
+    );
+    let reasoning = events.iter().any(|e| {
+        matches!(
+            e,
+            AgentEvent::TextDelta {
+                classification: TextClass::ChainOfThought,
+                ..
+            }
+        )
+    });
+    assert!(reasoning, "the coach agent thinks aloud");
+    // Reasoning never leaks into the answer text.
+    assert_eq!(streamed_text(&events), success(&events));
+    assert_eq!(success(&events), expected(coach, q));
+    sim.stop().await;
+}
+
+#[actix_rt::test]
+async fn tools_run_without_approval_by_default_and_an_approval_request_surfaces_otherwise() {
+    let knobs = Knobs {
+        tool_events: Some(true),
+        tool_approval: Some(true),
+        ..fast()
+    };
+    let sim = sim(knobs).await;
+    // Default: skipToolsValidation is sent, so the agent never blocks on a human.
+    let c = client(settings(&sim));
+    let posted = c
+        .create_conversation(&message("Find the doc", WRITER), &[], None)
+        .await
+        .unwrap();
+    let (events, err) = run(&c, &posted).await;
+    assert!(err.is_none(), "{err:?}");
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, AgentEvent::ApprovalRequired { .. })));
+    success(&events);
+    // Opted out: the approval request reaches the caller as a typed, non-terminal event.
+    let mut s = settings(&sim);
+    s.skip_tools_validation = false;
+    let c = client(s);
+    let posted = c
+        .create_conversation(&message("Find the doc", WRITER), &[], None)
+        .await
+        .unwrap();
+    let mut stream = c.stream_agent_message(&posted.conversation_id, &posted.agent_message_id);
+    let first_approval = tokio::time::timeout(ANSWER_BOUND, async {
+        while let Some(ev) = stream.next().await {
+            if let AgentEvent::ApprovalRequired { action_id, .. } = ev.unwrap() {
+                return action_id;
+            }
+        }
+        panic!("stream ended without an approval request");
+    })
+    .await
+    .unwrap();
+    assert!(!first_approval.is_empty());
+    sim.stop().await;
+}

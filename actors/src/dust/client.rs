@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
 use awc::error::SendRequestError;
@@ -34,8 +34,9 @@ const USER_AGENT: &str = concat!("dust-mcp/", env!("CARGO_PKG_VERSION"));
 static NEXT_SHARED_ID: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
-    /// This thread's awc clients, one per `DustShared` (awc clients are `!Send`).
-    static HTTP_CLIENTS: RefCell<HashMap<u64, awc::Client>> = RefCell::new(HashMap::new());
+    /// This thread's awc clients, one per live `DustShared` (awc clients are `!Send`).
+    static HTTP_CLIENTS: RefCell<HashMap<u64, (Weak<DustShared>, awc::Client)>> =
+        RefCell::new(HashMap::new());
 }
 
 /// The serialisable status of one workspace's client, for /admin/status.
@@ -139,11 +140,15 @@ impl DustClient {
     /// This thread's client for `shared` (the awc client is created once per thread).
     pub fn new(shared: &Arc<DustShared>) -> Self {
         let http = HTTP_CLIENTS.with(|clients| {
-            clients
-                .borrow_mut()
-                .entry(shared.id)
-                .or_insert_with(|| shared.build_http())
-                .clone()
+            let mut clients = clients.borrow_mut();
+            if let Some((_, http)) = clients.get(&shared.id) {
+                return http.clone();
+            }
+            // A new workspace on this thread: forget clients whose workspace is gone.
+            clients.retain(|_, (owner, _)| owner.strong_count() > 0);
+            let http = shared.build_http();
+            clients.insert(shared.id, (Arc::downgrade(shared), http.clone()));
+            http
         });
         Self {
             shared: Arc::clone(shared),
@@ -536,6 +541,24 @@ mod tests {
         assert!(Arc::ptr_eq(a.shared(), b.shared()));
         assert!(format!("{a:?}").contains("127.0.0.1"));
         assert!(!format!("{a:?}").contains("sk-test"));
+    }
+
+    #[actix_rt::test]
+    async fn https_client_builds_with_the_ring_provider() {
+        // awc's rustls feature panics at client creation without a crypto provider
+        // (rust-stack.md §5.2); depending on rustls with `ring` must prevent it.
+        let s = DustSettings::new("https://eu.dust.tt", Secret::new("sk-test"), "w1");
+        let client = DustShared::new(s).unwrap().client();
+        assert_eq!(client.url("files"), "https://eu.dust.tt/api/v1/w/w1/files");
+    }
+
+    #[actix_rt::test]
+    async fn clients_of_dropped_workspaces_are_forgotten() {
+        let first = shared();
+        drop(first.client());
+        drop(first);
+        let _second = shared().client();
+        HTTP_CLIENTS.with(|c| assert!(c.borrow().values().all(|(w, _)| w.strong_count() > 0)));
     }
 
     #[test]

@@ -96,9 +96,9 @@ pub enum AgentEvent {
     },
     /// Observability: the stream reconnected (attempt 1 = first reconnect after a good one).
     Reconnected {
-        /// Consecutive reconnect number.
+        /// Consecutive reconnect number since the last connection that delivered events.
         attempt: u32,
-        /// How long we waited before reconnecting.
+        /// Milliseconds from losing the previous connection to the new one answering.
         after_ms: u64,
     },
 }
