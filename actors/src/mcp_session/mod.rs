@@ -53,6 +53,7 @@ use crate::{
     session_registry::{
         Evict, EvictReason, Register, SessionInfo, SessionRegistry, SessionStats, Unregister,
     },
+    sessions::SessionTable,
 };
 
 /// Session settings (defaults live in the server's `Config`).
@@ -181,6 +182,8 @@ pub struct McpSession {
     /// Whether this is a principal's session for requests without `Mcp-Session-Id`.
     anonymous: bool,
     env: Arc<SessionEnv>,
+    /// The live-session table this session leaves when it closes.
+    table: SessionTable,
     stats: Arc<SessionStats>,
     streams: Streams,
     /// Running requests by id (ids 1 and "1" are different requests).
@@ -203,6 +206,7 @@ impl McpSession {
         claims: SessionClaims,
         anonymous: bool,
         env: Arc<SessionEnv>,
+        table: SessionTable,
     ) -> Self {
         let stats = Arc::new(SessionStats::new(env.origin));
         McpSession {
@@ -213,6 +217,7 @@ impl McpSession {
             anonymous,
             stats,
             env,
+            table,
             in_flight: HashMap::new(),
             asks: HashMap::new(),
             next_ask: 0,
@@ -260,6 +265,10 @@ impl McpSession {
         self.env.registry.do_send(Unregister {
             key: self.key.clone(),
         });
+        // Leave the table (unless a newer actor already took the key), so the next request for
+        // this id re-creates the session and this actor stops once its last address is gone.
+        let me = ctx.address();
+        self.table.remove_if(&self.key, |_, addr| *addr == me);
         ctx.stop();
     }
 
