@@ -27,15 +27,26 @@ async fn a_dropped_tool_call_resumes_with_nothing_lost_and_nothing_repeated() {
     let c = session(&server).await;
     let id = c.id();
     let mut stream = c
-        .post_stream(&c.tool_call(id, "test_cancellable", json!({"seconds": 1.5}), Some(json!("p"))))
+        .post_stream(&c.tool_call(
+            id,
+            "test_cancellable",
+            json!({"seconds": 1.5}),
+            Some(json!("p")),
+        ))
         .await;
 
     let mut seen: Vec<(String, Value)> = Vec::new();
     let priming = stream.next().await.expect("a priming event");
-    let mut last_id = priming.id().expect("the priming event has an id").to_owned();
+    let mut last_id = priming
+        .id()
+        .expect("the priming event has an id")
+        .to_owned();
     assert_eq!(parse_id(&last_id).1, 0);
     while seen.len() < 3 {
-        let (eid, m) = stream.next_message().await.expect("progress before the end");
+        let (eid, m) = stream
+            .next_message()
+            .await
+            .expect("progress before the end");
         last_id = eid.expect("every event has an id");
         seen.push((last_id.clone(), m));
     }
@@ -98,13 +109,19 @@ async fn a_call_whose_connection_is_cut_delivers_its_result_after_resume() {
         "the cut stream carries no result: {items:?}"
     );
     let mut resumed = c.get_stream(Some(&priming)).await.unwrap();
-    let (_, m) = resumed.next_message().await.expect("the result after resume");
+    let (_, m) = resumed
+        .next_message()
+        .await
+        .expect("the result after resume");
     assert_eq!(m["id"], id);
     assert_eq!(
         m["result"]["content"][0]["text"],
         "Reconnection test completed"
     );
-    assert!(resumed.next().await.is_none(), "the stream ends after its result");
+    assert!(
+        resumed.next().await.is_none(),
+        "the stream ends after its result"
+    );
     server.stop().await;
 }
 
@@ -130,10 +147,15 @@ async fn only_one_standalone_stream_at_a_time() {
     let r = c.get_stream(None).await.err().expect("a second GET stream");
     assert_eq!(r.status, 409);
     drop(first);
-    let mut again = eventually(Duration::from_secs(5), "a new GET after the first is gone", || async {
-        c.get_stream(None).await.ok()
-    })
+    let mut again = eventually(
+        Duration::from_secs(5),
+        "a new GET after the first is gone",
+        || async { c.get_stream(None).await.ok() },
+    )
     .await;
-    assert_eq!(again.next().await, Some(SseItem::Comment(": keep-alive".into())));
+    assert_eq!(
+        again.next().await,
+        Some(SseItem::Comment(": keep-alive".into()))
+    );
     server.stop().await;
 }

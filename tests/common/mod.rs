@@ -665,3 +665,23 @@ where
         ended: false,
     }
 }
+
+/// The random `sid` inside a signed session id (its first 8 characters are what
+/// `/admin/status` shows).
+pub fn session_sid(header: &str) -> String {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let (claims, _tag) = header.split_once('.').expect("<claims>.<tag>");
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
+    claims["sid"].as_str().unwrap().to_owned()
+}
+
+/// The `/admin/status` entries whose id is the first 8 characters of `sid`.
+pub fn status_entries(status: &Value, sid: &str) -> Vec<Value> {
+    status["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["id"] == sid[..8])
+        .cloned()
+        .collect()
+}
