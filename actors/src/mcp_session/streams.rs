@@ -256,13 +256,20 @@ impl Streams {
             return Err(StreamError::UnknownStream(stream));
         }
         let finished = s.finished;
-        // Replay may exceed the sink's capacity: size the channel to fit it.
-        let missed: Vec<Bytes> = self
+        let last_issued = s.next_seq.saturating_sub(1);
+        let missed: Vec<&Event> = self
             .buffer
             .iter()
             .filter(|e| e.stream == stream && e.seq > seq)
-            .map(|e| e.frame.clone())
             .collect();
+        // The buffer drops its oldest events first, so what it still holds of a stream is a
+        // suffix. If that suffix does not start right after `seq`, replaying it would hand the
+        // client a silent gap (possibly without the result): refuse, so the client retries.
+        if last_issued > seq && missed.first().map(|e| e.seq) != Some(seq + 1) {
+            return Err(StreamError::UnknownStream(stream));
+        }
+        // Replay may exceed the sink's capacity: size the channel to fit it.
+        let missed: Vec<Bytes> = missed.into_iter().map(|e| e.frame.clone()).collect();
         let (mut tx, rx) = mpsc::channel(SINK_CAPACITY.max(missed.len() + 1));
         for frame in missed {
             let _ = tx.try_send(frame);
@@ -435,6 +442,27 @@ mod tests {
         assert_eq!(
             s.resume("42-1").unwrap_err(),
             StreamError::UnknownStream(42)
+        );
+    }
+
+    #[test]
+    fn resume_past_the_buffer_is_refused() {
+        let mut s = Streams::new(BufferLimits {
+            max_events: 2,
+            ..limits()
+        });
+        let (id, rx) = s.open_sse(1, true);
+        drop(rx);
+        for n in 0..5 {
+            s.push(id, &json!(n));
+        }
+        assert_eq!(
+            s.resume(&format!("{id}-0")).unwrap_err(),
+            StreamError::UnknownStream(id)
+        );
+        assert!(
+            s.resume(&format!("{id}-3")).is_ok(),
+            "events 4 and 5 are still held"
         );
     }
 
