@@ -159,3 +159,36 @@ async fn only_one_standalone_stream_at_a_time() {
     );
     server.stop().await;
 }
+
+#[actix_web::test]
+async fn a_resume_past_what_the_buffer_still_holds_is_refused_not_silently_incomplete() {
+    let server = TestServer::builder()
+        .config(|c| c.mcp.event_buffer_events = 4)
+        .start()
+        .await;
+    let c = session(&server).await;
+    let id = c.id();
+    let mut stream = c
+        .post_stream(&c.tool_call(
+            id,
+            "test_cancellable",
+            json!({"seconds": 1}),
+            Some(json!(1)),
+        ))
+        .await;
+    let priming = stream.next().await.unwrap().id().unwrap().to_owned();
+    drop(stream);
+    // Wait until the call is over: its 10 progress events and result overflowed the buffer.
+    let (_, stats) = c.call_tool("test_fixture_stats", json!({}), None).await;
+    let finished = stats["result"]["structuredContent"]["finished"]
+        .as_u64()
+        .unwrap();
+    eventually(Duration::from_secs(5), "the call finishes", || async {
+        let (_, s) = c.call_tool("test_fixture_stats", json!({}), None).await;
+        (s["result"]["structuredContent"]["finished"].as_u64() > Some(finished)).then_some(())
+    })
+    .await;
+    let r = c.get_stream(Some(&priming)).await.err().expect("refused");
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    server.stop().await;
+}
