@@ -166,3 +166,46 @@ async fn an_idle_anonymous_session_is_reaped_and_header_less_requests_still_work
     assert_eq!(m["result"], json!({}), "{m}");
     server.stop().await;
 }
+
+#[actix_web::test]
+async fn an_expired_session_id_is_404() {
+    let server = TestServer::builder()
+        .config(|c| c.mcp.session_lifetime_secs = 1)
+        .start()
+        .await;
+    let mut c = server.client();
+    c.initialize(LATEST).await;
+    eventually(Duration::from_secs(5), "the id expires", || async {
+        let r = c
+            .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+            .await;
+        (r.status == 404).then_some(())
+    })
+    .await;
+    server.stop().await;
+}
+
+#[actix_web::test]
+async fn deleting_a_session_ends_its_running_call() {
+    let server = TestServer::start().await;
+    let mut c = server.client();
+    c.initialize(LATEST).await;
+    let id = c.id();
+    let mut stream = c
+        .post_stream(&c.tool_call(
+            id,
+            "test_cancellable",
+            json!({"seconds": 30}),
+            Some(json!(1)),
+        ))
+        .await;
+    let (_, m) = stream.next_message().await.expect("progress");
+    assert_eq!(m["method"], "notifications/progress");
+    assert_eq!(c.delete().await, 204);
+    let rest = stream.rest().await;
+    assert!(
+        rest.iter().filter_map(|i| i.json()).all(|m| m["id"] != id),
+        "no result after DELETE: {rest:?}"
+    );
+    server.stop().await;
+}

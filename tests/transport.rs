@@ -531,3 +531,89 @@ async fn log_notifications_follow_the_level_the_client_set() {
     assert_eq!(count_logs(&notes), 0, "{notes:?}");
     server.stop().await;
 }
+
+#[actix_web::test]
+async fn initialize_with_bad_params_is_invalid_params_and_creates_no_session() {
+    let server = TestServer::start().await;
+    let c = server.client();
+    let reply = c
+        .post(&req(1, "initialize", json!({"protocolVersion": 5})))
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.message()["error"]["code"], -32602);
+    assert!(reply.header("mcp-session-id").is_none());
+    server.stop().await;
+}
+
+#[actix_web::test]
+async fn a_get_that_does_not_accept_sse_is_406() {
+    let server = TestServer::start().await;
+    let c = session(&server, LATEST).await;
+    let mut res = c
+        .request(awc::http::Method::GET)
+        .insert_header(("Accept", "application/json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 406);
+    let _ = res.body().await;
+    server.stop().await;
+}
+
+#[actix_web::test]
+async fn reusing_the_id_of_a_running_request_is_invalid_request() {
+    let server = TestServer::start().await;
+    let c = session(&server, LATEST).await;
+    let body = c.tool_call(
+        77,
+        "test_cancellable",
+        json!({"seconds": 30}),
+        Some(json!(1)),
+    );
+    let mut first = c.post_stream(&body).await;
+    let (_, m) = first.next_message().await.unwrap();
+    assert_eq!(m["method"], "notifications/progress");
+    let again = c
+        .post(&c.tool_call(77, "test_simple_text", json!({}), None))
+        .await;
+    assert_eq!(again.message()["error"]["code"], -32600);
+    c.post(&json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 77}}))
+        .await;
+    server.stop().await;
+}
+
+#[actix_web::test]
+async fn a_cancelled_json_only_call_gets_no_json_rpc_body() {
+    let server = TestServer::start().await;
+    let c = session(&server, LATEST).await;
+    let body = c.tool_call(31, "test_cancellable", json!({"seconds": 30}), None);
+    let call = c.send(
+        c.post_request()
+            .insert_header(("Accept", "application/json")),
+        &body,
+    );
+    let cancel = async {
+        // Cancel once the call is running (it is in flight until then).
+        common::eventually(
+            std::time::Duration::from_secs(5),
+            "the call runs",
+            || async {
+                let s = server.status(None).await;
+                (s["totals"]["in_flight"] == 1).then_some(())
+            },
+        )
+        .await;
+        let r = c
+            .post(&json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 31}}))
+            .await;
+        assert_eq!(r.status, 202);
+    };
+    let (reply, ()) = futures::join!(call, cancel);
+    assert!(
+        reply.status == 202 && reply.body.is_empty(),
+        "a cancelled request has no response: {} {:?}",
+        reply.status,
+        reply.body
+    );
+    server.stop().await;
+}
