@@ -630,7 +630,11 @@ impl Handler<OpenStream> for McpSession {
         }
         self.stats.touch();
         let rx = match msg.last_event_id {
-            Some(id) => self.streams.resume(&id)?,
+            Some(id) => {
+                let (rx, replayed) = self.streams.resume(&id)?;
+                self.env.metrics.replayed.observe(replayed as f64);
+                rx
+            }
             None => self.streams.attach_standalone()?,
         };
         self.stats

@@ -245,8 +245,8 @@ impl Streams {
     }
 
     /// Replays the events after `last_event_id` on a new connection, attaching it if the stream
-    /// is still running.
-    pub fn resume(&mut self, last_event_id: &str) -> Result<SseReceiver, StreamError> {
+    /// is still running. Returns the connection and how many events were replayed.
+    pub fn resume(&mut self, last_event_id: &str) -> Result<(SseReceiver, usize), StreamError> {
         let (stream, seq) = parse_event_id(last_event_id)
             .ok_or_else(|| StreamError::BadEventId(last_event_id.to_owned()))?;
         let Some(s) = self.streams.get(&stream) else {
@@ -270,7 +270,8 @@ impl Streams {
         }
         // Replay may exceed the sink's capacity: size the channel to fit it.
         let missed: Vec<Bytes> = missed.into_iter().map(|e| e.frame.clone()).collect();
-        let (mut tx, rx) = mpsc::channel(SINK_CAPACITY.max(missed.len() + 1));
+        let replayed = missed.len();
+        let (mut tx, rx) = mpsc::channel(SINK_CAPACITY.max(replayed + 1));
         for frame in missed {
             let _ = tx.try_send(frame);
         }
@@ -279,7 +280,7 @@ impl Streams {
                 s.delivery = Delivery::Sse { live: Some(tx) };
             }
         }
-        Ok(rx)
+        Ok((rx, replayed))
     }
 
     /// Writes a keep-alive comment to every live connection; detaches the ones that are gone.
@@ -400,7 +401,8 @@ mod tests {
         drop(rx); // the client's connection drops mid-call
         s.push(id, &json!({"n": 2}));
         s.push(id, &json!({"n": 3}));
-        let mut rx = s.resume(&format!("{id}-1")).unwrap();
+        let (mut rx, replayed) = s.resume(&format!("{id}-1")).unwrap();
+        assert_eq!(replayed, 2);
         s.respond(id, json!({"result": "done"}));
         let frames: Vec<String> = rx
             .by_ref()
