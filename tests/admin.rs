@@ -115,3 +115,38 @@ async fn metrics_count_calls_sessions_and_open_streams() {
     .await;
     server.stop().await;
 }
+
+#[actix_web::test]
+async fn metrics_record_how_many_events_a_resume_replayed() {
+    let server = server().await;
+    let mut alice = server.client_with_token("token-a");
+    alice.initialize(LATEST).await;
+    let mut stream = alice
+        .post_stream(&alice.tool_call(
+            alice.id(),
+            "test_tool_with_progress",
+            json!({}),
+            Some(json!(1)),
+        ))
+        .await;
+    let priming = stream.next().await.unwrap().id().unwrap().to_owned();
+    let events = stream.rest().await.len();
+    let mut resumed = alice.get_stream(Some(&priming)).await.unwrap();
+    assert_eq!(
+        resumed.rest().await.len(),
+        events,
+        "the whole finished stream is replayed"
+    );
+    let (_, text) = server.get("/metrics", Some("root")).await;
+    assert!(
+        text.lines()
+            .any(|l| l == "mcp_resume_replayed_events_count 1"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l == format!("mcp_resume_replayed_events_sum {events}")),
+        "{text}"
+    );
+    server.stop().await;
+}
