@@ -261,12 +261,6 @@ impl SessionRegistry {
                 }
             }
         }
-        let open: u64 = self
-            .entries
-            .values()
-            .map(|e| u64::from(e.stats.open_streams.load(Ordering::Relaxed)))
-            .sum();
-        self.metrics.open_streams.set(open as i64);
         self.reaped += reaped as u64;
         self.metrics.sessions_reaped.inc_by(reaped as u64);
         self.metrics.sessions.set(self.entries.len() as i64);
@@ -347,7 +341,6 @@ impl Handler<GetStatus> for SessionRegistry {
                 status
             })
             .collect();
-        self.metrics.open_streams.set(totals.open_streams as i64);
         sessions.sort_by_key(|s| s.idle_secs);
         let truncated = sessions.len() > STATUS_LIST_LIMIT;
         sessions.truncate(STATUS_LIST_LIMIT);
