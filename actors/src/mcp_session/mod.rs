@@ -243,12 +243,21 @@ impl McpSession {
 
     fn heartbeat(&mut self) {
         let live = self.streams.keep_alive();
-        self.stats
-            .open_streams
-            .store(live as u32, Ordering::Relaxed);
+        self.set_open_streams(live);
         self.stats.heartbeat();
         // A tool that gave up waiting dropped its receiver; forget the question.
         self.asks.retain(|_, reply| !reply.is_closed());
+    }
+
+    /// Records this session's attached connections, moving the process-wide `mcp_open_streams`
+    /// gauge by the difference (the gauge is the sum over sessions).
+    fn set_open_streams(&mut self, live: usize) {
+        let live = u32::try_from(live).unwrap_or(u32::MAX);
+        let before = self.stats.open_streams.swap(live, Ordering::Relaxed);
+        self.env
+            .metrics
+            .open_streams
+            .add(i64::from(live) - i64::from(before));
     }
 
     fn shut(&mut self, ctx: &mut Context<Self>) {
@@ -258,7 +267,7 @@ impl McpSession {
         self.closed = true;
         self.abort_all();
         self.streams.detach_all();
-        self.stats.open_streams.store(0, Ordering::Relaxed);
+        self.set_open_streams(0);
         if let Some(h) = self.keep_alive.take() {
             ctx.cancel_future(h);
         }
@@ -564,7 +573,7 @@ impl actix::Supervised for McpSession {
             self.env.settings.default_log_level.rank(),
             Ordering::Relaxed,
         );
-        self.stats.open_streams.store(0, Ordering::Relaxed);
+        self.set_open_streams(0);
         self.keep_alive = None;
     }
 }
@@ -637,9 +646,7 @@ impl Handler<OpenStream> for McpSession {
             }
             None => self.streams.attach_standalone()?,
         };
-        self.stats
-            .open_streams
-            .store(self.streams.live_count() as u32, Ordering::Relaxed);
+        self.set_open_streams(self.streams.live_count());
         Ok(rx)
     }
 }
