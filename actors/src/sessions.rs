@@ -35,9 +35,14 @@ pub enum LookupError {
     NotFound,
 }
 
+/// Live session actors by table key. Shared with the sessions themselves, which leave it when
+/// they close (DELETE, idle eviction, shutdown): the table's address would otherwise keep a
+/// closed actor alive under its supervisor and be handed out again for the same id.
+pub type SessionTable = Arc<DashMap<Arc<str>, Addr<McpSession>>>;
+
 /// The session table.
 pub struct Sessions {
-    table: DashMap<Arc<str>, Addr<McpSession>>,
+    table: SessionTable,
     /// DELETEd session ids and when their ids would have expired anyway.
     deleted: DashMap<Arc<str>, u64>,
     signer: SessionSigner,
@@ -66,7 +71,7 @@ impl Sessions {
     /// An empty table; `lifetime` is how long a minted id stays valid.
     pub fn new(signer: SessionSigner, env: Arc<SessionEnv>, lifetime: Duration) -> Sessions {
         Sessions {
-            table: DashMap::new(),
+            table: SessionTable::default(),
             deleted: DashMap::new(),
             signer,
             env,
@@ -219,7 +224,8 @@ impl Sessions {
     fn spawn(&self, key: Arc<str>, claims: &SessionClaims, anonymous: bool) -> Addr<McpSession> {
         let claims = claims.clone();
         let env = self.env.clone();
-        actix::Supervisor::start(move |_| McpSession::new(key, claims, anonymous, env))
+        let table = self.table.clone();
+        actix::Supervisor::start(move |_| McpSession::new(key, claims, anonymous, env, table))
     }
 
     fn forget(&self, sid: &str, addr: &Addr<McpSession>) {

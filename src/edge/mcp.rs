@@ -133,6 +133,13 @@ pub async fn post(
         PostReply::Sse(_, rx) => sse_response(builder, rx),
         PostReply::Json(rx) => {
             let mut responses = rx.await.map_err(|_| EdgeError::SessionClosed)?;
+            if responses.is_empty() {
+                // Every request was cancelled: MCP says a cancelled request gets no response,
+                // and a `null` body is not a JSON-RPC message.
+                return Ok(builder
+                    .status(actix_web::http::StatusCode::ACCEPTED)
+                    .finish());
+            }
             let body = if is_batch {
                 Value::Array(responses)
             } else {

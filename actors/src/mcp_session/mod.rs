@@ -53,6 +53,7 @@ use crate::{
     session_registry::{
         Evict, EvictReason, Register, SessionInfo, SessionRegistry, SessionStats, Unregister,
     },
+    sessions::SessionTable,
 };
 
 /// Session settings (defaults live in the server's `Config`).
@@ -181,6 +182,8 @@ pub struct McpSession {
     /// Whether this is a principal's session for requests without `Mcp-Session-Id`.
     anonymous: bool,
     env: Arc<SessionEnv>,
+    /// The live-session table this session leaves when it closes.
+    table: SessionTable,
     stats: Arc<SessionStats>,
     streams: Streams,
     /// Running requests by id (ids 1 and "1" are different requests).
@@ -203,6 +206,7 @@ impl McpSession {
         claims: SessionClaims,
         anonymous: bool,
         env: Arc<SessionEnv>,
+        table: SessionTable,
     ) -> Self {
         let stats = Arc::new(SessionStats::new(env.origin));
         McpSession {
@@ -213,6 +217,7 @@ impl McpSession {
             anonymous,
             stats,
             env,
+            table,
             in_flight: HashMap::new(),
             asks: HashMap::new(),
             next_ask: 0,
@@ -238,12 +243,21 @@ impl McpSession {
 
     fn heartbeat(&mut self) {
         let live = self.streams.keep_alive();
-        self.stats
-            .open_streams
-            .store(live as u32, Ordering::Relaxed);
+        self.set_open_streams(live);
         self.stats.heartbeat();
         // A tool that gave up waiting dropped its receiver; forget the question.
         self.asks.retain(|_, reply| !reply.is_closed());
+    }
+
+    /// Records this session's attached connections, moving the process-wide `mcp_open_streams`
+    /// gauge by the difference (the gauge is the sum over sessions).
+    fn set_open_streams(&mut self, live: usize) {
+        let live = u32::try_from(live).unwrap_or(u32::MAX);
+        let before = self.stats.open_streams.swap(live, Ordering::Relaxed);
+        self.env
+            .metrics
+            .open_streams
+            .add(i64::from(live) - i64::from(before));
     }
 
     fn shut(&mut self, ctx: &mut Context<Self>) {
@@ -253,13 +267,17 @@ impl McpSession {
         self.closed = true;
         self.abort_all();
         self.streams.detach_all();
-        self.stats.open_streams.store(0, Ordering::Relaxed);
+        self.set_open_streams(0);
         if let Some(h) = self.keep_alive.take() {
             ctx.cancel_future(h);
         }
         self.env.registry.do_send(Unregister {
             key: self.key.clone(),
         });
+        // Leave the table (unless a newer actor already took the key), so the next request for
+        // this id re-creates the session and this actor stops once its last address is gone.
+        let me = ctx.address();
+        self.table.remove_if(&self.key, |_, addr| *addr == me);
         ctx.stop();
     }
 
@@ -555,7 +573,7 @@ impl actix::Supervised for McpSession {
             self.env.settings.default_log_level.rank(),
             Ordering::Relaxed,
         );
-        self.stats.open_streams.store(0, Ordering::Relaxed);
+        self.set_open_streams(0);
         self.keep_alive = None;
     }
 }
@@ -621,12 +639,14 @@ impl Handler<OpenStream> for McpSession {
         }
         self.stats.touch();
         let rx = match msg.last_event_id {
-            Some(id) => self.streams.resume(&id)?,
+            Some(id) => {
+                let (rx, replayed) = self.streams.resume(&id)?;
+                self.env.metrics.replayed.observe(replayed as f64);
+                rx
+            }
             None => self.streams.attach_standalone()?,
         };
-        self.stats
-            .open_streams
-            .store(self.streams.live_count() as u32, Ordering::Relaxed);
+        self.set_open_streams(self.streams.live_count());
         Ok(rx)
     }
 }

@@ -245,8 +245,8 @@ impl Streams {
     }
 
     /// Replays the events after `last_event_id` on a new connection, attaching it if the stream
-    /// is still running.
-    pub fn resume(&mut self, last_event_id: &str) -> Result<SseReceiver, StreamError> {
+    /// is still running. Returns the connection and how many events were replayed.
+    pub fn resume(&mut self, last_event_id: &str) -> Result<(SseReceiver, usize), StreamError> {
         let (stream, seq) = parse_event_id(last_event_id)
             .ok_or_else(|| StreamError::BadEventId(last_event_id.to_owned()))?;
         let Some(s) = self.streams.get(&stream) else {
@@ -256,14 +256,22 @@ impl Streams {
             return Err(StreamError::UnknownStream(stream));
         }
         let finished = s.finished;
-        // Replay may exceed the sink's capacity: size the channel to fit it.
-        let missed: Vec<Bytes> = self
+        let last_issued = s.next_seq.saturating_sub(1);
+        let missed: Vec<&Event> = self
             .buffer
             .iter()
             .filter(|e| e.stream == stream && e.seq > seq)
-            .map(|e| e.frame.clone())
             .collect();
-        let (mut tx, rx) = mpsc::channel(SINK_CAPACITY.max(missed.len() + 1));
+        // The buffer drops its oldest events first, so what it still holds of a stream is a
+        // suffix. If that suffix does not start right after `seq`, replaying it would hand the
+        // client a silent gap (possibly without the result): refuse, so the client retries.
+        if last_issued > seq && missed.first().map(|e| e.seq) != Some(seq + 1) {
+            return Err(StreamError::UnknownStream(stream));
+        }
+        // Replay may exceed the sink's capacity: size the channel to fit it.
+        let missed: Vec<Bytes> = missed.into_iter().map(|e| e.frame.clone()).collect();
+        let replayed = missed.len();
+        let (mut tx, rx) = mpsc::channel(SINK_CAPACITY.max(replayed + 1));
         for frame in missed {
             let _ = tx.try_send(frame);
         }
@@ -272,7 +280,7 @@ impl Streams {
                 s.delivery = Delivery::Sse { live: Some(tx) };
             }
         }
-        Ok(rx)
+        Ok((rx, replayed))
     }
 
     /// Writes a keep-alive comment to every live connection; detaches the ones that are gone.
@@ -393,7 +401,8 @@ mod tests {
         drop(rx); // the client's connection drops mid-call
         s.push(id, &json!({"n": 2}));
         s.push(id, &json!({"n": 3}));
-        let mut rx = s.resume(&format!("{id}-1")).unwrap();
+        let (mut rx, replayed) = s.resume(&format!("{id}-1")).unwrap();
+        assert_eq!(replayed, 2);
         s.respond(id, json!({"result": "done"}));
         let frames: Vec<String> = rx
             .by_ref()
@@ -435,6 +444,27 @@ mod tests {
         assert_eq!(
             s.resume("42-1").unwrap_err(),
             StreamError::UnknownStream(42)
+        );
+    }
+
+    #[test]
+    fn resume_past_the_buffer_is_refused() {
+        let mut s = Streams::new(BufferLimits {
+            max_events: 2,
+            ..limits()
+        });
+        let (id, rx) = s.open_sse(1, true);
+        drop(rx);
+        for n in 0..5 {
+            s.push(id, &json!(n));
+        }
+        assert_eq!(
+            s.resume(&format!("{id}-0")).unwrap_err(),
+            StreamError::UnknownStream(id)
+        );
+        assert!(
+            s.resume(&format!("{id}-3")).is_ok(),
+            "events 4 and 5 are still held"
         );
     }
 
