@@ -228,6 +228,10 @@ impl Sessions {
         actix::Supervisor::start(move |_| McpSession::new(key, claims, anonymous, env, table))
     }
 
+    fn is_deleted(&self, sid: &str) -> bool {
+        self.deleted.contains_key(sid)
+    }
+
     fn forget(&self, sid: &str, addr: &Addr<McpSession>) {
         self.table.remove_if(sid, |_, a| a == addr);
     }
@@ -250,16 +254,23 @@ impl SessionHandle {
 
     /// Hands one POST's messages to the session. If its actor died (a bug outside the caught
     /// paths), the session is re-created from its claims and the POST is tried once more.
+    ///
+    /// A session that closed between lookup and delivery (reaped for idleness in that instant)
+    /// is revived the same way, unless it was DELETEd: only DELETE and expiry end an id.
     pub async fn post(&self, msg: HandlePost) -> Result<PostReply, SessionError> {
-        match self.addr.send(msg.clone()).await {
-            Ok(r) => r,
+        let retry = msg.clone();
+        match self.addr.send(msg).await {
+            Ok(Err(SessionError::Closed)) if !self.sessions.is_deleted(&self.claims.sid) => {
+                tracing::debug!(session = %short(&self.claims.sid), "session closed while the request was on its way; reviving it");
+            }
+            Ok(r) => return r,
             Err(_) => {
                 tracing::warn!(session = %short(&self.claims.sid), "session actor gone; re-creating it");
-                self.sessions.forget(&self.claims.sid, &self.addr);
-                let addr = self.sessions.live_or_revive(&self.claims, self.anonymous);
-                addr.send(msg).await.map_err(|_| SessionError::Closed)?
             }
         }
+        self.sessions.forget(&self.claims.sid, &self.addr);
+        let addr = self.sessions.live_or_revive(&self.claims, self.anonymous);
+        addr.send(retry).await.map_err(|_| SessionError::Closed)?
     }
 
     /// GET: the standalone stream or a resume.

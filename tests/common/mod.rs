@@ -85,6 +85,14 @@ impl TestServer {
         TestServer::builder().start().await
     }
 
+    /// The demo workspace's Dust simulator (the harness never configures Dust credentials).
+    pub fn simulator(&self) -> &dust_mcp::simulator::Simulator {
+        self.server
+            .as_ref()
+            .and_then(|s| s.simulator())
+            .expect("the test server runs the demo workspace")
+    }
+
     /// `http://127.0.0.1:<port><path>`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
