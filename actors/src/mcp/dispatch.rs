@@ -32,6 +32,10 @@ fn ready(result: Result<Value, ErrorData>) -> Pending {
     Box::pin(futures::future::ready(result))
 }
 
+fn err(e: ErrorData) -> Pending {
+    ready(Err(e))
+}
+
 /// Routes a catalogue method. Unknown methods are -32601; known methods with params that do not
 /// parse are -32602 (never -32601).
 pub fn dispatch(
@@ -44,13 +48,13 @@ pub fn dispatch(
     let params = &req.params;
     match method {
         "tools/list" => ready(list_tools(catalogue, page_size, method, params)),
-        "tools/call" => call_tool(catalogue, ctx, method, params),
+        "tools/call" => call_tool(catalogue, ctx, method, params).unwrap_or_else(err),
         "resources/list" => ready(list_resources(catalogue, &ctx, page_size, method, params)),
         "resources/templates/list" => ready(list_templates(catalogue, page_size, method, params)),
-        "resources/read" => read_resource(catalogue, ctx, method, params),
+        "resources/read" => read_resource(catalogue, ctx, method, params).unwrap_or_else(err),
         "prompts/list" => ready(list_prompts(catalogue, page_size, method, params)),
-        "prompts/get" => get_prompt(catalogue, ctx, method, params),
-        "completion/complete" => complete(catalogue, ctx, method, params),
+        "prompts/get" => get_prompt(catalogue, ctx, method, params).unwrap_or_else(err),
+        "completion/complete" => complete(catalogue, ctx, method, params).unwrap_or_else(err),
         _ => ready(Err(ErrorData::new(
             ErrorCode::METHOD_NOT_FOUND,
             format!("method not found: {method}"),
@@ -130,117 +134,121 @@ fn with_cursor(mut result: Value, next: Option<String>) -> Value {
     result
 }
 
-fn call_tool(cat: &Catalogue, ctx: RequestContext, method: &str, params: &Value) -> Pending {
-    let p: CallToolRequestParams = match parse_params(method, params) {
-        Ok(p) => p,
-        Err(e) => return ready(Err(e)),
-    };
-    let Some(tool) = cat.tool(&p.name) else {
-        return ready(Err(ErrorData::invalid_params(
+fn call_tool(
+    cat: &Catalogue,
+    ctx: RequestContext,
+    method: &str,
+    params: &Value,
+) -> Result<Pending, ErrorData> {
+    let p: CallToolRequestParams = parse_params(method, params)?;
+    let tool = cat.tool(&p.name).ok_or_else(|| {
+        ErrorData::invalid_params(
             format!(
                 "unknown tool {:?}: call tools/list for the available tools",
                 p.name
             ),
             None,
-        )));
-    };
+        )
+    })?;
     let work = tool.call(ctx, p.arguments.unwrap_or_default());
-    Box::pin(work.map(|outcome| outcome.and_then(|r| to_wire(&r))))
+    Ok(Box::pin(
+        work.map(|outcome| outcome.and_then(|r| to_wire(&r))),
+    ))
 }
 
-fn read_resource(cat: &Catalogue, ctx: RequestContext, method: &str, params: &Value) -> Pending {
-    let p: ReadResourceRequestParams = match parse_params(method, params) {
-        Ok(p) => p,
-        Err(e) => return ready(Err(e)),
-    };
+fn read_resource(
+    cat: &Catalogue,
+    ctx: RequestContext,
+    method: &str,
+    params: &Value,
+) -> Result<Pending, ErrorData> {
+    let p: ReadResourceRequestParams = parse_params(method, params)?;
     for handler in cat.resource_handlers() {
         if let Some(work) = handler.read(ctx.clone(), &p.uri) {
-            return Box::pin(work.map(|r| r.and_then(|r| to_wire(&r))));
+            return Ok(Box::pin(work.map(|r| r.and_then(|r| to_wire(&r)))));
         }
     }
-    ready(Err(ErrorData::resource_not_found(
+    Err(ErrorData::resource_not_found(
         format!("resource not found: {}", p.uri),
         Some(json!({ "uri": p.uri })),
-    )))
+    ))
 }
 
-fn get_prompt(cat: &Catalogue, ctx: RequestContext, method: &str, params: &Value) -> Pending {
-    let p: GetPromptRequestParams = match parse_params(method, params) {
-        Ok(p) => p,
-        Err(e) => return ready(Err(e)),
-    };
-    let Some(prompt) = cat.prompt(&p.name) else {
-        return ready(Err(ErrorData::invalid_params(
+fn get_prompt(
+    cat: &Catalogue,
+    ctx: RequestContext,
+    method: &str,
+    params: &Value,
+) -> Result<Pending, ErrorData> {
+    let p: GetPromptRequestParams = parse_params(method, params)?;
+    let prompt = cat.prompt(&p.name).ok_or_else(|| {
+        ErrorData::invalid_params(
             format!(
                 "unknown prompt {:?}: call prompts/list for the available prompts",
                 p.name
             ),
             None,
-        )));
-    };
-    let mut args = HashMap::new();
-    for (k, v) in p.arguments.unwrap_or_default() {
-        let v = match v {
-            Value::String(s) => s,
-            other => other.to_string(),
-        };
-        args.insert(k, v);
-    }
-    for required in prompt
-        .definition()
+        )
+    })?;
+    // Prompt arguments are strings (MCP server/prompts); anything else is taken as its JSON text.
+    let args: HashMap<String, String> = p
         .arguments
-        .iter()
-        .flatten()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => (k, s),
+            other => (k, other.to_string()),
+        })
+        .collect();
+    let required = prompt.definition().arguments.iter().flatten();
+    if let Some(missing) = required
         .filter(|a| a.required == Some(true))
+        .find(|a| !args.contains_key(&a.name))
     {
-        if !args.contains_key(&required.name) {
-            return ready(Err(ErrorData::invalid_params(
-                format!("prompt {:?} needs the argument {:?}", p.name, required.name),
-                None,
-            )));
-        }
+        return Err(ErrorData::invalid_params(
+            format!("prompt {:?} needs the argument {:?}", p.name, missing.name),
+            None,
+        ));
     }
-    Box::pin(prompt.get(ctx, args).map(|r| r.and_then(|r| to_wire(&r))))
+    Ok(Box::pin(
+        prompt.get(ctx, args).map(|r| r.and_then(|r| to_wire(&r))),
+    ))
 }
 
-fn complete(cat: &Catalogue, ctx: RequestContext, method: &str, params: &Value) -> Pending {
-    let p: CompleteRequestParams = match parse_params(method, params) {
-        Ok(p) => p,
-        Err(e) => return ready(Err(e)),
-    };
+fn complete(
+    cat: &Catalogue,
+    ctx: RequestContext,
+    method: &str,
+    params: &Value,
+) -> Result<Pending, ErrorData> {
+    let p: CompleteRequestParams = parse_params(method, params)?;
+    let (name, value) = (&p.argument.name, &p.argument.value);
     let values: LocalBoxFuture<'static, Vec<String>> = match &p.r#ref {
-        Reference::Prompt(r) => match cat.prompt(&r.name) {
-            Some(prompt) => prompt.complete(ctx, &p.argument.name, &p.argument.value),
-            None => {
-                return ready(Err(ErrorData::invalid_params(
-                    format!("unknown prompt {:?}", r.name),
-                    None,
-                )))
-            }
-        },
+        Reference::Prompt(r) => cat
+            .prompt(&r.name)
+            .ok_or_else(|| ErrorData::invalid_params(format!("unknown prompt {:?}", r.name), None))?
+            .complete(ctx, name, value),
         Reference::Resource(r) => {
             let found = cat
                 .resource_handlers()
                 .iter()
-                .find_map(|h| h.complete(&r.uri, &p.argument.name, &p.argument.value));
-            match found {
-                Some(v) => Box::pin(futures::future::ready(v)),
-                None => {
-                    return ready(Err(ErrorData::invalid_params(
+                .find_map(|h| h.complete(&r.uri, name, value))
+                .ok_or_else(|| {
+                    ErrorData::invalid_params(
                         format!("unknown resource template {:?}", r.uri),
                         None,
-                    )))
-                }
-            }
+                    )
+                })?;
+            Box::pin(futures::future::ready(found))
         }
         _ => {
-            return ready(Err(ErrorData::invalid_params(
+            return Err(ErrorData::invalid_params(
                 "unsupported completion reference type",
                 None,
-            )))
+            ))
         }
     };
-    Box::pin(values.map(|mut values| {
+    Ok(Box::pin(values.map(|mut values| {
         let total = values.len();
         values.truncate(MAX_COMPLETIONS);
         let mut info = CompletionInfo::default();
@@ -248,7 +256,7 @@ fn complete(cat: &Catalogue, ctx: RequestContext, method: &str, params: &Value) 
         info.total = u32::try_from(total).ok();
         info.values = values;
         to_wire(&CompleteResult::new(info))
-    }))
+    })))
 }
 
 /// Capabilities we declare (only what we implement; mcp.md §2).
