@@ -153,3 +153,63 @@ async fn metrics_record_how_many_events_a_resume_replayed() {
     );
     server.stop().await;
 }
+
+#[actix_web::test]
+async fn every_response_carries_a_request_id_and_a_valid_caller_id_is_echoed() {
+    let server = server().await;
+    let client = server.client_with_token("token-a");
+    let reply = client
+        .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+        .await;
+    assert_eq!(reply.status, 200);
+    let id = reply.header("x-request-id").expect("a request id");
+    assert!(
+        id.len() >= 16 && id.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "{id}"
+    );
+    let echoed = client
+        .send(
+            client
+                .post_request()
+                .insert_header(("X-Request-Id", "trace-42")),
+            &json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}),
+        )
+        .await;
+    assert_eq!(echoed.header("x-request-id").as_deref(), Some("trace-42"));
+    // Refused requests are tagged too.
+    let refused = client
+        .send(
+            client
+                .post_request()
+                .insert_header(("Host", "evil.example.com")),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(refused.status, 421);
+    assert!(refused.header("x-request-id").is_some());
+    server.stop().await;
+}
+
+#[actix_web::test]
+async fn shutdown_closes_open_streams_instead_of_waiting_for_them() {
+    let server = server().await;
+    let mut client = server.client_with_token("token-a");
+    client.initialize(LATEST).await;
+    let mut standalone = client.get_stream(None).await.expect("GET stream");
+    let id = client.id();
+    let mut call = client
+        .post_stream(&client.tool_call(id, "test_cancellable", json!({"seconds": 60}), None))
+        .await;
+    let started = actix::clock::Instant::now();
+    // Both streams end once the server shuts down; the bounded reads fail the test otherwise.
+    let (_, a, b) = futures::join!(server.stop(), standalone.rest(), call.rest());
+    assert!(
+        a.iter().all(|i| i.json().is_none()),
+        "no message on the idle stream"
+    );
+    assert!(b
+        .iter()
+        .filter_map(|i| i.json())
+        .all(|m| !common::is_response(&m)));
+    assert!(started.elapsed() < common::BOUND);
+}
