@@ -73,8 +73,16 @@ struct Stream {
     open_requests: usize,
     finished: bool,
     finished_at: Option<Instant>,
+    /// The final frame went to a live connection: a resume is then unlikely, so the stream's
+    /// events are kept only for [`DELIVERED_GRACE`], not the whole buffer age.
+    delivered: bool,
     delivery: Delivery,
 }
+
+/// How long a stream whose response reached a live connection stays resumable. A client that
+/// got everything does not resume; this covers a connection that died with the last frames
+/// still in flight. Without it, a busy session's buffer would fill with answered calls.
+pub const DELIVERED_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// All streams of one session.
 pub struct Streams {
@@ -96,6 +104,7 @@ impl Streams {
                 open_requests: 0,
                 finished: false,
                 finished_at: None,
+                delivered: false,
                 delivery: Delivery::Sse { live: None },
             },
         );
@@ -119,6 +128,7 @@ impl Streams {
                 open_requests: requests,
                 finished: false,
                 finished_at: None,
+                delivered: false,
                 delivery: Delivery::Sse { live: Some(tx) },
             },
         );
@@ -141,6 +151,7 @@ impl Streams {
                 open_requests: requests,
                 finished: false,
                 finished_at: None,
+                delivered: false,
                 delivery: Delivery::Json {
                     responses: Vec::new(),
                     done: Some(tx),
@@ -218,6 +229,10 @@ impl Streams {
         }
         s.finished = true;
         s.finished_at = Some(Instant::now());
+        s.delivered = match &s.delivery {
+            Delivery::Sse { live } => live.as_ref().is_some_and(|tx| !tx.is_closed()),
+            Delivery::Json { .. } => true,
+        };
         match &mut s.delivery {
             // Dropping the sender ends the HTTP response once its frames are written.
             Delivery::Sse { live } => *live = None,
@@ -354,12 +369,27 @@ impl Streams {
         {
             self.buffer.pop_front();
         }
+        let keep_for = |s: &Stream| {
+            if s.delivered {
+                DELIVERED_GRACE.min(max_age)
+            } else {
+                max_age
+            }
+        };
+        let mut forgotten = Vec::new();
         self.streams.retain(|id, s| {
-            *id == STANDALONE
+            let keep = *id == STANDALONE
                 || !s.finished
                 || s.finished_at
-                    .is_some_and(|t| now.duration_since(t) <= max_age)
+                    .is_some_and(|t| now.duration_since(t) <= keep_for(s));
+            if !keep {
+                forgotten.push(*id);
+            }
+            keep
         });
+        if !forgotten.is_empty() {
+            self.buffer.retain(|e| !forgotten.contains(&e.stream));
+        }
     }
 }
 
@@ -466,6 +496,29 @@ mod tests {
             s.resume(&format!("{id}-3")).is_ok(),
             "events 4 and 5 are still held"
         );
+    }
+
+    #[actix_rt::test]
+    async fn answered_streams_leave_the_buffer_after_the_grace_and_unanswered_ones_stay() {
+        tokio::time::pause();
+        let mut s = Streams::new(limits());
+        let (answered, live) = s.open_sse(1, false);
+        s.respond(answered, json!({"result": 1}));
+        let (dropped, rx) = s.open_sse(1, false);
+        drop(rx); // the client vanished before the answer
+        s.respond(dropped, json!({"result": 2}));
+        tokio::time::sleep(DELIVERED_GRACE + std::time::Duration::from_secs(1)).await;
+        s.expire();
+        assert_eq!(
+            s.resume(&format!("{answered}-0")).unwrap_err(),
+            StreamError::UnknownStream(answered)
+        );
+        assert!(
+            s.resume(&format!("{dropped}-0")).is_ok(),
+            "kept for the client to resume"
+        );
+        assert!(s.buffer.iter().all(|e| e.stream == dropped));
+        drop(live);
     }
 
     #[test]
