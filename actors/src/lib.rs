@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod principal;
 pub mod session_registry;
 pub mod sessions;
+pub mod store;
 pub mod tools;
 
 use std::{sync::Arc, time::Duration};
