@@ -50,7 +50,7 @@ impl<R: Send + 'static> Handler<StoreCall<R>> for StoreWorker {
 }
 
 /// The text of a panic payload.
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
