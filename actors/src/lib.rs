@@ -28,6 +28,7 @@
 pub mod dust;
 pub mod dust_stream;
 pub mod health;
+pub mod health_parser;
 pub mod mcp;
 pub mod mcp_session;
 pub mod metrics;
