@@ -220,6 +220,8 @@ pub trait HealthStore: Send {
         file_id: Option<&str>,
         detail: Option<&str>,
     ) -> Result<(), StoreError>;
+    /// Every file as (owner, id, name), for the in-memory index built at start-up.
+    fn index(&mut self) -> Result<Vec<(String, String, String)>, StoreError>;
     /// The principal's audit rows, newest first.
     fn audit_log(&mut self, principal: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
 }

@@ -448,6 +448,16 @@ impl HealthStore for SqliteStore {
         audit_in(&self.conn, principal, action, file_id, detail)
     }
 
+    fn index(&mut self) -> Result<Vec<(String, String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT owner, id, name FROM files ORDER BY created_at, id")
+            .map_err(sql("index files"))?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(sql("index files"))
+    }
+
     fn audit_log(&mut self, principal: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         let mut stmt = self
             .conn
