@@ -129,7 +129,8 @@ pub struct HttpConfig {
     /// Extra allowed `Origin` values (e.g. `https://claude.ai`). An origin whose host is an
     /// allowed host is always accepted; requests without `Origin` are accepted.
     pub allowed_origins: Vec<String>,
-    /// Largest JSON-RPC body accepted, in bytes. Default 4 MiB.
+    /// Largest JSON-RPC body accepted, in bytes. Default 12 MiB (an 8 MB `health_upload` in
+    /// base64 is about 11 MB).
     pub max_body_bytes: usize,
     /// HTTP worker threads; 0 means one per core. Default 0.
     pub workers: usize,
@@ -283,7 +284,7 @@ impl Default for HttpConfig {
         HttpConfig {
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
             allowed_origins: Vec::new(),
-            max_body_bytes: 4 * 1024 * 1024,
+            max_body_bytes: 12 * 1024 * 1024,
             workers: 0,
             shutdown_grace_secs: 10,
         }

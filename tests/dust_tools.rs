@@ -417,3 +417,61 @@ async fn long_answers_are_cut_with_a_note_naming_the_conversation() {
     );
     server.stop().await;
 }
+
+#[actix_rt::test]
+async fn dust_ask_attaches_health_summaries_to_the_conversation() {
+    let server = TestServer::start().await;
+    let client = session(&server).await;
+    let mut csv = Vec::new();
+    actors::health::synth::write_keto_mojo(&mut csv, 3, 10, None).unwrap();
+    let csv = String::from_utf8(csv).unwrap();
+    let (_, up) = client
+        .call_tool(
+            "health_upload",
+            json!({"name": "keto.csv", "content": csv}),
+            None,
+        )
+        .await;
+    assert_ne!(up["result"]["isError"], true, "{up}");
+    let file_id = up["result"]["structuredContent"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let question = "What do my ketone numbers say?";
+    let (_, answer) = client
+        .call_tool(
+            "dust_ask",
+            json!({"agent": "health-coach", "message": question, "health_file_ids": [file_id]}),
+            None,
+        )
+        .await;
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    let coach = agents::AGENTS
+        .iter()
+        .find(|a| a.name == "health-coach")
+        .unwrap();
+    let expected = answers::answer(coach, question, &["Health summary: keto.csv".to_owned()]);
+    assert_eq!(
+        text_of(&answer),
+        expected,
+        "the agent read the attached summary"
+    );
+    assert_eq!(server.simulator().stats().content_fragments, 1);
+
+    let (_, unknown) = client
+        .call_tool(
+            "dust_ask",
+            json!({"agent": "health-coach", "message": question, "health_file_ids": ["0".repeat(32)]}),
+            None,
+        )
+        .await;
+    assert_eq!(unknown["result"]["isError"], true);
+    assert!(text_of(&unknown).contains("health_list_files"));
+    assert_eq!(
+        server.simulator().stats().conversations_created,
+        1,
+        "nothing sent for a bad id"
+    );
+    server.stop().await;
+}

@@ -63,8 +63,9 @@ pub struct DustTools {
 
 /// Attaches text (e.g. health summaries) to the first message of a `dust_ask` conversation.
 /// Given the principal and the requested ids, it returns the fragments or a message for the user.
-pub type FragmentSource =
-    dyn Fn(&Principal, &[String]) -> Result<Vec<FragmentInput>, String> + Send + Sync;
+pub type FragmentSource = dyn Fn(&Principal, &[String]) -> LocalBoxFuture<'static, Result<Vec<FragmentInput>, String>>
+    + Send
+    + Sync;
 
 /// Registers the Dust tools and prompt.
 pub fn register(
@@ -378,7 +379,7 @@ impl DustTools {
         }
         let attached = match (&fragments, args.health_file_ids.is_empty()) {
             (_, true) => Vec::new(),
-            (Some(source), false) => match source(&ctx.principal, &args.health_file_ids) {
+            (Some(source), false) => match source(&ctx.principal, &args.health_file_ids).await {
                 Ok(f) => f,
                 Err(msg) => return Ok(error_result(msg)),
             },

@@ -11,7 +11,7 @@ mod render;
 use std::{
     collections::{BTreeMap, HashMap},
     path::PathBuf,
-    sync::{Arc, Mutex, OnceLock},
+    sync::{Arc, OnceLock},
     time::Duration,
 };
 
@@ -33,7 +33,7 @@ use crate::{
         context::RequestContext,
     },
     principal::Principal,
-    store::{HealthStore, Inserted, StoreError, StoreFactory, StoreHandle},
+    store::{Inserted, StoreError, StoreFactory, StoreHandle},
 };
 
 /// Settings of the health tools.
@@ -70,9 +70,6 @@ pub struct HealthService {
     public_base: OnceLock<String>,
     /// owner -> (file id -> name), for the synchronous resource listing.
     index: DashMap<String, BTreeMap<String, String>>,
-    /// The fragment source's own connection (see `fragments`).
-    fragment_store: Mutex<Option<Box<dyn HealthStore>>>,
-    factory: StoreFactory,
 }
 
 impl std::fmt::Debug for HealthService {
@@ -101,8 +98,6 @@ impl HealthService {
             settings,
             public_base: OnceLock::new(),
             index,
-            fragment_store: Mutex::new(None),
-            factory,
         }))
     }
 
@@ -162,57 +157,57 @@ impl HealthService {
             .unwrap_or_default()
     }
 
-    /// `dust_ask`'s `health_file_ids`: the files' Markdown summaries as inline fragments.
-    ///
-    /// `FragmentSource` is synchronous, so this is the one store read on the caller's thread:
-    /// a primary-key read on its own WAL connection (readers never wait for writers), after an
-    /// index check so unknown ids cost nothing. TODO(health-service): make the source async.
+    /// `dust_ask`'s `health_file_ids`: the files' Markdown summaries (never raw records) as
+    /// inline fragments, cut to Dust's inline limit. Unknown ids fail before any store read.
     pub fn fragments(
         &self,
         principal: &Principal,
         ids: &[String],
-    ) -> Result<Vec<FragmentInput>, String> {
+    ) -> LocalBoxFuture<'static, Result<Vec<FragmentInput>, String>> {
         let known = self.index.get(&*principal.name);
-        for id in ids {
-            if !known.as_ref().is_some_and(|m| m.contains_key(id)) {
-                return Err(format!(
-                    "no health file {id:?}: use health_list_files to see your files' ids"
-                ));
-            }
+        if let Some(id) = ids
+            .iter()
+            .find(|id| !known.as_ref().is_some_and(|m| m.contains_key(*id)))
+        {
+            let msg =
+                format!("no health file {id:?}: use health_list_files to see your files' ids");
+            return Box::pin(futures::future::ready(Err(msg)));
         }
         drop(known);
-        let mut guard = self
-            .fragment_store
-            .lock()
-            .map_err(|_| "the health store is unavailable".to_owned())?;
-        if guard.is_none() {
-            *guard = Some((self.factory)().map_err(|e| e.to_string())?);
-        }
-        let store = guard
-            .as_deref_mut()
-            .ok_or("the health store is unavailable")?;
-        let mut out = Vec::new();
-        for id in ids {
-            let rec = store
-                .get_file(&principal.name, id)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("no health file {id:?}: use health_list_files"))?;
-            let mut content = render::markdown(&rec);
-            if content.len() > MAX_INLINE_FRAGMENT_CHARS {
-                let mut cut = MAX_INLINE_FRAGMENT_CHARS - 100;
-                while !content.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                content.truncate(cut);
-                content.push_str("\n\n[summary truncated to Dust's inline limit]\n");
-            }
-            out.push(FragmentInput::Inline {
-                title: format!("Health summary: {}", rec.name),
-                content,
-                content_type: "text/markdown".into(),
-            });
-        }
-        Ok(out)
+        let store = self.store.clone();
+        let owner = principal.name.to_string();
+        let ids = ids.to_vec();
+        Box::pin(async move {
+            let records = store
+                .run(move |s| {
+                    ids.iter()
+                        .map(|id| s.get_file(&owner, id).map(|r| (id.clone(), r)))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            records
+                .into_iter()
+                .map(|(id, rec)| {
+                    let rec =
+                        rec.ok_or_else(|| format!("no health file {id:?}: use health_list_files"))?;
+                    let mut content = render::markdown(&rec);
+                    if content.len() > MAX_INLINE_FRAGMENT_CHARS {
+                        let mut cut = MAX_INLINE_FRAGMENT_CHARS - 100;
+                        while !content.is_char_boundary(cut) {
+                            cut -= 1;
+                        }
+                        content.truncate(cut);
+                        content.push_str("\n\n[summary truncated to Dust's inline limit]\n");
+                    }
+                    Ok(FragmentInput::Inline {
+                        title: format!("Health summary: {}", rec.name),
+                        content,
+                        content_type: "text/markdown".into(),
+                    })
+                })
+                .collect()
+        })
     }
 }
 
