@@ -121,6 +121,11 @@ async fn next_frame(mut r: Reader) -> Option<(Frame, Reader)> {
             r.pending.extend(fresh);
             continue;
         }
+        // A stop that happened before this stream subscribed never shows up as `changed()`.
+        if *r.shutdown.borrow() {
+            r.phase = r.end_phase();
+            continue;
+        }
         let wake_at = match r.mode {
             Mode::Message { deadline } => deadline,
             Mode::Conversation { idle } => Instant::now() + idle,
