@@ -57,8 +57,11 @@ fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), server::StartError> {
+    // Install the handlers before the server announces itself, so a SIGTERM sent right after
+    // the "listening" line is a graceful stop and not the default kill.
+    let shutdown = ShutdownSignal::install();
     let running = server::start(config).await?;
-    wait_for_signal().await;
+    shutdown.wait().await;
     running.shutdown().await;
     Ok(())
 }
@@ -83,6 +86,7 @@ async fn simulate(args: dust_mcp::cli::SimulateArgs) -> Result<(), String> {
         knobs,
         ..SimConfig::default()
     };
+    let shutdown = ShutdownSignal::install();
     let sim = Simulator::start(config)
         .await
         .map_err(|e| format!("cannot start the simulator: {e}"))?;
@@ -94,31 +98,58 @@ async fn simulate(args: dust_mcp::cli::SimulateArgs) -> Result<(), String> {
         sim.workspace_id()
     );
     tracing::info!(url = %sim.url(), "Dust simulator running; POST /_sim/knobs to change its behaviour");
-    wait_for_signal().await;
+    shutdown.wait().await;
     sim.stop().await;
     Ok(())
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGTERM or SIGINT (Ctrl-C elsewhere), installed once at start.
+struct ShutdownSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => tracing::info!("SIGINT received"),
-                    _ = term.recv() => tracing::info!("SIGTERM received"),
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignal {
+    fn install() -> ShutdownSignal {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            ShutdownSignal {
+                term: signal(SignalKind::terminate()).ok(),
+                int: signal(SignalKind::interrupt()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        ShutdownSignal {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        {
+            let (mut term, mut int) = (self.term, self.int);
+            let term_recv = async {
+                match term.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let int_recv = async {
+                match int.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => tokio::signal::ctrl_c().await.ok(),
+                }
+            };
+            tokio::select! {
+                _ = term_recv => tracing::info!("SIGTERM received"),
+                _ = int_recv => tracing::info!("SIGINT received"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
