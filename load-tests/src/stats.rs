@@ -154,6 +154,79 @@ pub fn rate(count: u64, elapsed: Duration) -> f64 {
     }
 }
 
+/// Values with the moment they were taken, for the "latency over time" chart: (ms since the
+/// run started, value in µs), kept raw and cut into time buckets at the end.
+#[derive(Debug, Clone, Default)]
+pub struct Timed {
+    points: Vec<(u32, u32)>,
+}
+
+/// Percentiles of the values taken in one time bucket.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct TimePoint {
+    /// Middle of the bucket, seconds since the run started.
+    pub t_s: f64,
+    /// Values in the bucket.
+    pub count: usize,
+    /// Median, ms.
+    pub p50_ms: f64,
+    /// 90th percentile, ms.
+    pub p90_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+}
+
+impl Timed {
+    /// Records `value` taken `since_start` after the run began (both saturate at u32).
+    pub fn record(&mut self, since_start: Duration, value: Duration) {
+        let ms = u32::try_from(since_start.as_millis()).unwrap_or(u32::MAX);
+        let us = u32::try_from(value.as_micros()).unwrap_or(u32::MAX);
+        self.points.push((ms, us));
+    }
+
+    /// Appends another session's values.
+    pub fn merge(&mut self, other: &Timed) {
+        self.points.extend_from_slice(&other.points);
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// Percentiles per bucket of `bucket` width (empty buckets are left out), in time order.
+    pub fn over_time(&self, bucket: Duration) -> Vec<TimePoint> {
+        let width = u32::try_from(bucket.as_millis()).unwrap_or(u32::MAX).max(1);
+        let mut by_bucket: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for &(ms, us) in &self.points {
+            by_bucket.entry(ms / width).or_default().push(us);
+        }
+        by_bucket
+            .into_iter()
+            .map(|(b, mut values)| {
+                values.sort_unstable();
+                let ms = |q: f64| f64::from(nearest_rank(&values, q)) / 1000.0;
+                TimePoint {
+                    t_s: (f64::from(b) + 0.5) * f64::from(width) / 1000.0,
+                    count: values.len(),
+                    p50_ms: ms(0.50),
+                    p90_ms: ms(0.90),
+                    p99_ms: ms(0.99),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Nearest-rank percentile of a sorted, non-empty slice (0 for an empty one).
+fn nearest_rank(sorted: &[u32], q: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +290,32 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.0.get("timeout"), Some(&2));
         assert_eq!(a.total(), 3);
+    }
+
+    #[test]
+    fn timed_values_fall_into_their_buckets_with_nearest_rank_percentiles() {
+        let mut a = Timed::default();
+        let mut b = Timed::default();
+        // Bucket 0 (0-999 ms): 1..=100 ms; bucket 2 (2000-2999 ms): one value of 7 ms.
+        for v in 1..=100u64 {
+            let target = if v % 2 == 0 { &mut a } else { &mut b };
+            target.record(Duration::from_millis(v * 9), Duration::from_millis(v));
+        }
+        b.record(Duration::from_millis(2500), Duration::from_millis(7));
+        a.merge(&b);
+        let points = a.over_time(Duration::from_secs(1));
+        assert_eq!(points.len(), 2, "the empty bucket is left out");
+        assert_eq!(points[0].count, 100);
+        assert_eq!(points[0].t_s, 0.5);
+        assert_eq!(
+            (points[0].p50_ms, points[0].p90_ms, points[0].p99_ms),
+            (50.0, 90.0, 99.0)
+        );
+        assert_eq!(points[1].t_s, 2.5);
+        assert_eq!((points[1].p50_ms, points[1].p99_ms), (7.0, 7.0));
+        assert!(Timed::default()
+            .over_time(Duration::from_secs(1))
+            .is_empty());
     }
 
     #[test]
