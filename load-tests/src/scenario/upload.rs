@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::RunContext;
 use crate::http::{build_head, Conn, HttpError};
+use crate::mcp::ClientConfig;
 use crate::stats::{rate, ErrorCounts, Latencies, LatencySummary};
 
 /// Largest answer read from the upload route.
@@ -105,13 +106,13 @@ pub fn records_of(answer: &[u8]) -> Option<u64> {
     v.get("records")?.as_u64()
 }
 
-async fn upload_once(ctx: &RunContext, path: &str, body: &[u8]) -> Result<u64, UploadError> {
-    let t = &ctx.client.target;
+async fn upload_once(client: &ClientConfig, path: &str, body: &[u8]) -> Result<u64, UploadError> {
+    let t = &client.target;
     let mut headers = vec![
         ("Content-Type", "application/xml"),
         ("Accept", "application/json"),
     ];
-    if let Some(auth) = &ctx.client.authorization {
+    if let Some(auth) = &client.authorization {
         headers.push(("Authorization", auth.as_str()));
     }
     let head = build_head("POST", &t.authority, path, &headers, Some(body.len()));
@@ -146,7 +147,7 @@ async fn uploader(
     let timeout = ctx.config.timeout;
     while Instant::now() < deadline {
         let start = Instant::now();
-        match tokio::time::timeout(timeout, upload_once(&ctx, &path, &body)).await {
+        match tokio::time::timeout(timeout, upload_once(&ctx.client, &path, &body)).await {
             Ok(Ok(records)) => {
                 out.latency.record(start.elapsed());
                 out.records += records;
@@ -212,6 +213,75 @@ impl Uploads {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A one-request server: reads head and body, answers `answer`, returns what it read.
+    async fn one_shot(answer: String) -> (ClientConfig, tokio::task::JoinHandle<Vec<u8>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 8192];
+            loop {
+                let n = sock.read(&mut buf).await.unwrap();
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got);
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len: usize = text[..end]
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    if got.len() >= end + 4 + len {
+                        break;
+                    }
+                }
+                assert!(n > 0, "client closed early");
+            }
+            sock.write_all(answer.as_bytes()).await.unwrap();
+            got
+        });
+        let client = ClientConfig {
+            target: crate::target::resolve(&format!("http://{addr}/mcp"), false).unwrap(),
+            authorization: Some("Bearer t0k".into()),
+            timeout: Duration::from_secs(5),
+        };
+        (client, task)
+    }
+
+    #[tokio::test]
+    async fn an_upload_sends_the_raw_file_as_xml_and_reads_records_from_the_201() {
+        let body = "{\"records\":42}";
+        let answer = format!("HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        let (client, server) = one_shot(answer).await;
+        let file = vec![b'x'; 100_000];
+        let records = upload_once(&client, "/v1/health/files?name=export.xml", &file)
+            .await
+            .unwrap();
+        assert_eq!(records, 42);
+        let got = server.await.unwrap();
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("POST /v1/health/files?name=export.xml HTTP/1.1\r\n"));
+        assert!(text.contains("Content-Type: application/xml\r\n"));
+        assert!(text.contains("Authorization: Bearer t0k\r\n"));
+        assert!(text.contains("Content-Length: 100000\r\n"));
+        assert!(got.ends_with(&file), "the body is the file, unchanged");
+    }
+
+    #[tokio::test]
+    async fn a_missing_route_is_an_upload_http_error() {
+        let (client, server) =
+            one_shot("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_owned()).await;
+        let err = upload_once(&client, "/v1/health/files?name=export.xml", b"<x/>")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), "upload_http_404");
+        server.await.unwrap();
+    }
 
     #[test]
     fn records_come_from_the_201_answer() {
