@@ -19,17 +19,29 @@ pub const MAX_SESSIONS: usize = 100_000;
 ///
 /// Scenarios: `idle` opens N sessions that each hold the GET stream for the duration and
 /// counts keep-alives; `call` has each of N sessions call one tool in a loop and reports
-/// calls/s and latency. With `--pid` the server's RSS and CPU are sampled every 250 ms.
+/// calls/s and latency; `ask` calls dust_ask in a loop and times the streamed progress
+/// (first text, gaps, delay added per stamped token); `upload` runs `ask` while
+/// `--uploaders` post a health export. With `--pid` the server's RSS and CPU are sampled
+/// every 250 ms. `mcp-load gen-health` writes a synthetic export.xml for `upload`.
 /// Only loopback URLs are accepted unless `--allow-remote` is given.
 ///
 /// Example: mcp-load --url http://127.0.0.1:3001/mcp --scenario call --sessions 10
 /// --duration 10 --tool echo --args '{"message":"hi"}' --pid 1234
 #[derive(Debug, Parser)]
-#[command(name = "mcp-load", version, verbatim_doc_comment)]
+#[command(
+    name = "mcp-load",
+    version,
+    verbatim_doc_comment,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct Args {
+    /// A helper command instead of a load run.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// The server's MCP endpoint, e.g. http://127.0.0.1:3001/mcp.
-    #[arg(long)]
-    pub url: String,
+    #[arg(long, required = true)]
+    pub url: Option<String>,
     /// Bearer token sent as `Authorization: Bearer ...` on every request.
     #[arg(long, env = "MCP_LOAD_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -55,6 +67,25 @@ pub struct Args {
     /// Tool arguments as a JSON object (`call`).
     #[arg(long, default_value = r#"{"message":"hi"}"#)]
     pub args: String,
+    /// Agent asked by `ask`/`upload` (dust_ask's `agent`).
+    #[arg(long, default_value = "writer")]
+    pub agent: String,
+    /// Message sent by `ask`/`upload` (dust_ask's `message`).
+    #[arg(long, default_value = "Write a short note for the load test")]
+    pub message: String,
+    /// The simulator's `first_token_delay_ms` knob, subtracted from time-to-first-text to give
+    /// the time the bridge added (`ask`/`upload`).
+    #[arg(long)]
+    pub first_token_delay_ms: Option<f64>,
+    /// The file `upload` posts (make one with `mcp-load gen-health`).
+    #[arg(long)]
+    pub upload_file: Option<PathBuf>,
+    /// Concurrent uploaders in `upload` (each posts the file in a loop).
+    #[arg(long, default_value_t = 2)]
+    pub uploaders: usize,
+    /// Path and query the uploads go to, on the `--url` host.
+    #[arg(long, default_value = "/v1/health/files?name=export.xml")]
+    pub upload_path: String,
     /// Ask for progress notifications (`_meta.progressToken` = request id) on each call.
     #[arg(long)]
     pub progress: bool,
@@ -92,6 +123,44 @@ pub enum Scenario {
     Idle,
     /// Sessions call one tool in a loop.
     Call,
+    /// Sessions call dust_ask in a loop and time the streamed answer.
+    Ask,
+    /// `ask` plus concurrent health-file uploads.
+    Upload,
+}
+
+impl Scenario {
+    /// Lower-case name, as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Idle => "idle",
+            Scenario::Call => "call",
+            Scenario::Ask => "ask",
+            Scenario::Upload => "upload",
+        }
+    }
+
+    /// Whether the scenario makes tool calls (and so has calls/s and latencies).
+    pub fn calls(self) -> bool {
+        self != Scenario::Idle
+    }
+}
+
+/// Helper commands that are not load runs.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Writes a synthetic Apple Health export.xml (the project's seeded generator) for `upload`.
+    GenHealth {
+        /// Size to reach, in MiB (whole days are written until at least this much).
+        #[arg(long, default_value_t = 10.0)]
+        mb: f64,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed of the generator (same seed, same file).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 /// Why the arguments were refused.
@@ -113,6 +182,15 @@ pub enum ConfigError {
         /// What was given.
         value: String,
     },
+    /// No `--url` (only helper commands run without one).
+    #[error("--url is required")]
+    NoUrl,
+    /// `upload` without `--upload-file`.
+    #[error("the upload scenario needs --upload-file FILE (make one with `mcp-load gen-health`)")]
+    NoUploadFile,
+    /// `--upload-path` must be an origin-form path.
+    #[error("--upload-path must start with '/', got {0:?}")]
+    UploadPath(String),
     /// `--args` is not a JSON object.
     #[error("--args must be a JSON object: {0}")]
     ToolArgs(String),
@@ -144,6 +222,10 @@ pub struct Config {
     pub args_json: String,
     /// Whether each call asks for progress.
     pub progress: bool,
+    /// What `ask`/`upload` send.
+    pub ask: AskConfig,
+    /// The uploads of `upload`.
+    pub upload: Option<UploadConfig>,
     /// Whether `call` sessions open the GET stream.
     pub get_stream: bool,
     /// Per-request timeout.
@@ -152,6 +234,26 @@ pub struct Config {
     pub pid: Option<u32>,
     /// Worker threads.
     pub threads: usize,
+}
+
+/// The dust_ask call of `ask` and `upload`.
+#[derive(Debug, Clone)]
+pub struct AskConfig {
+    /// `tools/call` params without `_meta` closing brace: `{"name":"dust_ask","arguments":{..}`.
+    pub params_prefix: String,
+    /// The simulator's first-token delay, if given.
+    pub first_token_delay: Option<Duration>,
+}
+
+/// The uploads of `upload`.
+#[derive(Debug, Clone)]
+pub struct UploadConfig {
+    /// The file posted.
+    pub file: PathBuf,
+    /// Concurrent uploaders.
+    pub uploaders: usize,
+    /// Origin-form path and query.
+    pub path: String,
 }
 
 fn secs(
@@ -216,7 +318,44 @@ impl Args {
         if !args.is_object() {
             return Err(ConfigError::ToolArgs("not an object".into()));
         }
-        let target = target::resolve(&self.url, self.allow_remote)?;
+        let url = self.url.as_deref().ok_or(ConfigError::NoUrl)?;
+        let target = target::resolve(url, self.allow_remote)?;
+        let first_token_delay = self
+            .first_token_delay_ms
+            .map(|ms| {
+                secs(
+                    "--first-token-delay-ms",
+                    ms / 1000.0,
+                    MAX_DURATION_SECS,
+                    true,
+                )
+            })
+            .transpose()?;
+        let ask_args = serde_json::json!({"agent": self.agent, "message": self.message});
+        let ask = AskConfig {
+            params_prefix: format!(r#"{{"name":"dust_ask","arguments":{ask_args}"#),
+            first_token_delay,
+        };
+        let upload = if self.scenario == Scenario::Upload {
+            let file = self.upload_file.clone().ok_or(ConfigError::NoUploadFile)?;
+            if !self.upload_path.starts_with('/') {
+                return Err(ConfigError::UploadPath(self.upload_path.clone()));
+            }
+            if self.uploaders == 0 || self.uploaders > 1000 {
+                return Err(ConfigError::OutOfRange {
+                    name: "--uploaders",
+                    rule: "between 1 and 1000",
+                    value: self.uploaders.to_string(),
+                });
+            }
+            Some(UploadConfig {
+                file,
+                uploaders: self.uploaders,
+                path: self.upload_path.clone(),
+            })
+        } else {
+            None
+        };
         Ok(Config {
             target,
             token: self.token.clone(),
@@ -228,6 +367,8 @@ impl Args {
             tool_json: serde_json::Value::String(self.tool.clone()).to_string(),
             args_json: args.to_string(),
             progress: self.progress,
+            ask,
+            upload,
             get_stream: self.get_stream,
             timeout,
             pid: self.pid,
@@ -306,6 +447,67 @@ mod tests {
             err,
             ConfigError::Target(TargetError::NotLoopback { .. })
         ));
+    }
+
+    #[test]
+    fn ask_builds_dust_ask_params_and_upload_needs_a_file_and_a_path() {
+        let c = parse(&["--scenario", "ask", "--duration", "5", "--agent", "writer"]).unwrap();
+        let params = format!(r#"{},"_meta":{{"progressToken":3}}}}"#, c.ask.params_prefix);
+        let v: serde_json::Value = serde_json::from_str(&params).unwrap();
+        assert_eq!(v["name"], "dust_ask");
+        assert_eq!(v["arguments"]["agent"], "writer");
+        assert_eq!(v["_meta"]["progressToken"], 3);
+        assert!(c.upload.is_none());
+        let c = parse(&[
+            "--scenario",
+            "ask",
+            "--duration",
+            "5",
+            "--first-token-delay-ms",
+            "200",
+        ]);
+        assert_eq!(
+            c.unwrap().ask.first_token_delay,
+            Some(Duration::from_millis(200))
+        );
+        assert!(matches!(
+            parse(&["--scenario", "upload", "--duration", "5"]),
+            Err(ConfigError::NoUploadFile)
+        ));
+        assert!(matches!(
+            parse(&[
+                "--scenario",
+                "upload",
+                "--duration",
+                "5",
+                "--upload-file",
+                "x.xml",
+                "--upload-path",
+                "v1/x"
+            ]),
+            Err(ConfigError::UploadPath(_))
+        ));
+        let c = parse(&[
+            "--scenario",
+            "upload",
+            "--duration",
+            "5",
+            "--upload-file",
+            "x.xml",
+        ])
+        .unwrap();
+        assert_eq!(c.upload.unwrap().path, "/v1/health/files?name=export.xml");
+    }
+
+    #[test]
+    fn gen_health_needs_no_url_but_a_load_run_does() {
+        let a = Args::try_parse_from(["mcp-load", "gen-health", "--mb", "2", "--out", "f.xml"])
+            .unwrap();
+        assert!(matches!(
+            a.command,
+            Some(Command::GenHealth { seed: 1, .. })
+        ));
+        assert!(Args::try_parse_from(["mcp-load", "--duration", "1"]).is_err());
     }
 
     #[test]

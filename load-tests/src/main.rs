@@ -6,15 +6,18 @@
 //! - `http`: one raw HTTP/1.1 connection (head parsing, body framing, chunked decoding).
 //! - `sse`: incremental `text/event-stream` parser.
 //! - `mcp`: one MCP session (initialize, requests answered as JSON or SSE, GET stream).
-//! - `scenario/`: the load shapes (`idle`, `call`), one module each.
+//! - `scenario/`: the load shapes (`idle`, `call`; `ask` and `upload` run in `call` with the
+//!   timing of `ask.rs` and the uploaders of `upload.rs`).
 //! - `proc` + `sampler`: server and generator RSS/CPU from `/proc`, every 250 ms.
-//! - `stats`: histograms and spreads; `report`: text, JSON and the report directory.
+//! - `stats`: histograms and spreads; `report`: text, JSON and the report directory;
+//!   `chart`: its `chart.svg`. `gen-health` writes a synthetic export.xml for `upload`.
 //!
 //! Flow: `main` validates the options, raises the open-file limit, starts the sampler and the
 //! progress bar, runs the scenario, then prints the summary.
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+mod chart;
 mod cli;
 mod http;
 mod mcp;
@@ -33,7 +36,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use tracing::warn;
 
-use crate::cli::{Args, Config};
+use crate::cli::{Args, Command, Config};
 use crate::mcp::ClientConfig;
 use crate::scenario::{Live, RunContext};
 
@@ -75,6 +78,32 @@ async fn run(config: Config, quiet: bool) -> report::Summary {
     report::build(&config, outcome, timeline)
 }
 
+/// `mcp-load gen-health`: the project's seeded Apple Health generator, to a file.
+fn gen_health(mb: f64, out: &std::path::Path, seed: u64) -> anyhow::Result<()> {
+    use actors::health::synth::{write_apple_export, AppleOptions};
+    anyhow::ensure!(
+        mb.is_finite() && mb > 0.0 && mb <= 4096.0,
+        "--mb must be above 0 and at most 4096, got {mb}"
+    );
+    let file = std::fs::File::create(out).with_context(|| format!("create {}", out.display()))?;
+    let opts = AppleOptions {
+        seed,
+        target_bytes: Some((mb * 1024.0 * 1024.0) as u64),
+        ..AppleOptions::default()
+    };
+    let truth =
+        write_apple_export(file, &opts).with_context(|| format!("write {}", out.display()))?;
+    let bytes = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "wrote {} ({:.1} MiB, seed {seed}): {} records the parser should count, {} days",
+        out.display(),
+        bytes as f64 / (1024.0 * 1024.0),
+        truth.records,
+        truth.days
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     tracing_subscriber::fmt()
@@ -84,6 +113,9 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
+    if let Some(Command::GenHealth { mb, out, seed }) = &args.command {
+        return gen_health(*mb, out, *seed);
+    }
     let config = args.validate()?;
     if let Some(pid) = config.pid {
         proc::read(proc::Pid::Other(pid))

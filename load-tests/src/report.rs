@@ -1,6 +1,6 @@
 //! The run summary: built from a scenario's outcome plus the sampled timeline, printed as one
-//! screen of text or as JSON, and written to `--report DIR` as `summary.json` and
-//! `timeline.json` (charts drawn from the timeline are a later task; see [`write_dir`]).
+//! screen of text or as JSON, and written to `--report DIR` as `summary.json`,
+//! `timeline.json`, `latency_over_time.json` and `chart.svg` (drawn by `chart.rs`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -8,10 +8,13 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::chart;
 use crate::cli::{Config, Scenario};
 use crate::sampler::{mean_cpu, Sample};
+use crate::scenario::ask::AskFigures;
+use crate::scenario::upload::UploadFigures;
 use crate::scenario::{IdleFigures, Outcome};
-use crate::stats::{rate, ErrorCounts, LatencySummary, Spread};
+use crate::stats::{rate, ErrorCounts, LatencySummary, Spread, TimePoint, Timed};
 
 /// Everything a run reports.
 #[derive(Debug, Serialize)]
@@ -38,6 +41,10 @@ pub struct Summary {
     pub calls: Option<CallSummary>,
     /// Idle streams (idle scenario).
     pub idle: Option<IdleFigures>,
+    /// Streamed-answer timing (ask and upload).
+    pub ask: Option<AskFigures>,
+    /// Uploads (upload only).
+    pub upload: Option<UploadFigures>,
     /// Failed requests by kind.
     pub errors: ErrorCounts,
     /// Requests re-sent once because a reused connection had been closed by the server.
@@ -53,6 +60,33 @@ pub struct Summary {
     /// The sampled timeline (written to timeline.json, not part of summary.json).
     #[serde(skip)]
     pub timeline: Vec<Sample>,
+    /// Latency percentiles per time bucket, one series per measured latency (for the chart).
+    #[serde(skip)]
+    pub latency_series: Vec<LatencySeries>,
+}
+
+/// One latency's percentiles over the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencySeries {
+    /// What was measured.
+    pub name: String,
+    /// Bucket width, seconds.
+    pub bucket_s: f64,
+    /// The buckets, in time order.
+    pub points: Vec<TimePoint>,
+}
+
+/// Bucket width of the latency charts: at least 0.5 s, at most about 60 buckets per run.
+fn bucket_for(elapsed_s: f64) -> std::time::Duration {
+    std::time::Duration::from_secs_f64((elapsed_s / 60.0).max(0.5))
+}
+
+fn series(name: &str, timed: &Timed, bucket: std::time::Duration) -> Option<LatencySeries> {
+    (!timed.is_empty()).then(|| LatencySeries {
+        name: name.to_owned(),
+        bucket_s: bucket.as_secs_f64(),
+        points: timed.over_time(bucket),
+    })
 }
 
 /// Session set-up figures.
@@ -139,7 +173,30 @@ pub fn build(config: &Config, outcome: Outcome, timeline: Vec<Sample>) -> Summar
         cpu_pct: cpu_spread(&|s| s.own_cpu_pct),
         cpu_pct_mean: mean_cpu(&window, |s| s.own_ticks),
     };
-    let calls = (config.scenario == Scenario::Call).then(|| CallSummary {
+    let bucket = bucket_for(outcome.elapsed.as_secs_f64());
+    let mut latency_series = Vec::new();
+    if let Some(a) = &outcome.ask {
+        latency_series.extend(series(
+            "delay added per token (arrival - stamp)",
+            &a.chunk_delay_timed,
+            bucket,
+        ));
+        latency_series.extend(series(
+            "time to first answer text",
+            &a.first_text_timed,
+            bucket,
+        ));
+    }
+    latency_series.extend(series(
+        "tools/call latency",
+        &outcome.call_latency_timed,
+        bucket,
+    ));
+    let ask = outcome
+        .ask
+        .as_ref()
+        .map(|a| a.figures(config.ask.first_token_delay));
+    let calls = config.scenario.calls().then(|| CallSummary {
         ok: outcome.call_latency.count(),
         tool_errors: outcome.tool_errors,
         per_sec: rate(outcome.call_latency.count(), outcome.calls_window),
@@ -163,6 +220,8 @@ pub fn build(config: &Config, outcome: Outcome, timeline: Vec<Sample>) -> Summar
         },
         calls,
         idle: outcome.idle,
+        ask,
+        upload: outcome.upload,
         errors: outcome.errors,
         resent_after_close: outcome.counters.resent_after_close,
         notifications: outcome.counters.notifications,
@@ -170,6 +229,7 @@ pub fn build(config: &Config, outcome: Outcome, timeline: Vec<Sample>) -> Summar
         server,
         generator,
         timeline,
+        latency_series,
     }
 }
 
@@ -220,6 +280,29 @@ fn process_lines(out: &mut String, name: &str, p: &ProcessSummary) {
     );
 }
 
+fn ask_lines(out: &mut String, a: &AskFigures) {
+    let rows: [(&str, &Option<LatencySummary>); 5] = [
+        ("1st progr.", &a.first_progress_ms),
+        ("1st text", &a.first_text_ms),
+        ("text-delay", &a.first_text_added_ms),
+        ("text gaps", &a.gap_ms),
+        ("added/tok", &a.chunk_delay_ms),
+    ];
+    for (name, l) in rows {
+        let _ = writeln!(out, "  {name:<10} {}", opt(l.as_ref(), latency_line));
+    }
+    let _ = writeln!(
+        out,
+        "  stream     {} progress notifications, {} stamped tokens ({:.1} per call), {} calls without text, {} negative delays, first-token delay {}",
+        a.progress_notifications,
+        a.stamps,
+        a.stamps_per_call,
+        a.calls_without_text,
+        a.negative_delays,
+        opt(a.first_token_delay_ms, |v| format!("{v} ms")),
+    );
+}
+
 /// The one-screen human summary.
 pub fn render_text(s: &Summary) -> String {
     let mut out = String::new();
@@ -229,10 +312,7 @@ pub fn render_text(s: &Summary) -> String {
         (None, Some(r)) => format!("{r} calls"),
         (None, None) => "-".into(),
     };
-    let scenario = match s.scenario {
-        Scenario::Idle => "idle",
-        Scenario::Call => "call",
-    };
+    let scenario = s.scenario.name();
     let _ = writeln!(
         out,
         "mcp-load {scenario}  {}  sessions {}  {bound}  (ran {:.1} s)",
@@ -256,6 +336,27 @@ pub fn render_text(s: &Summary) -> String {
             out,
             "  latency    {}",
             opt(c.latency_ms.as_ref(), latency_line)
+        );
+    }
+    if let Some(a) = &s.ask {
+        ask_lines(&mut out, a);
+    }
+    if let Some(u) = &s.upload {
+        let _ = writeln!(
+            out,
+            "  uploads    {} x {:.1} MiB by {} uploaders: {} ok, {} records, {:.1} MiB/s, {} failed",
+            u.ok + u.errors.total(),
+            u.file_bytes as f64 / (1024.0 * 1024.0),
+            u.uploaders,
+            u.ok,
+            u.records,
+            u.mib_per_sec,
+            u.errors.total()
+        );
+        let _ = writeln!(
+            out,
+            "  upload lat {}",
+            opt(u.latency_ms.as_ref(), latency_line)
         );
     }
     if let Some(i) = &s.idle {
@@ -314,7 +415,17 @@ pub fn write_dir(dir: &Path, s: &Summary) -> std::io::Result<()> {
         dir.join("timeline.json"),
         serde_json::to_vec_pretty(&s.timeline)?,
     )?;
-    // Charts (RSS, CPU and calls over time, latency distribution) go here, drawn from
-    // `s.timeline`; they are a later task.
+    std::fs::write(
+        dir.join("latency_over_time.json"),
+        serde_json::to_vec_pretty(&s.latency_series)?,
+    )?;
+    let title = format!("mcp-load {} N={} {}", s.scenario.name(), s.sessions, s.url);
+    chart::write_svg(
+        &dir.join("chart.svg"),
+        &title,
+        &s.latency_series,
+        &s.timeline,
+    )
+    .map_err(std::io::Error::other)?;
     Ok(())
 }

@@ -94,7 +94,21 @@ pub fn build_request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256 + body.len());
+    let length = (method != "GET").then_some(body.len());
+    let mut out = build_head(method, authority, path, headers, length);
+    out.extend_from_slice(body);
+    out
+}
+
+/// Serialises a request head (through its blank line); `content_length` adds that header.
+pub fn build_head(
+    method: &str,
+    authority: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    content_length: Option<usize>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + content_length.unwrap_or(0).min(1 << 16));
     out.extend_from_slice(method.as_bytes());
     out.push(b' ');
     out.extend_from_slice(path.as_bytes());
@@ -107,11 +121,10 @@ pub fn build_request(
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if method != "GET" {
-        out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+    if let Some(len) = content_length {
+        out.extend_from_slice(format!("Content-Length: {len}\r\n").as_bytes());
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
     out
 }
 
@@ -139,13 +152,28 @@ impl Conn {
 
     /// Writes `request` and reads the response head.
     pub async fn send(&mut self, request: &[u8]) -> Result<ResponseHead, HttpError> {
+        self.send_parts(request, &[]).await
+    }
+
+    /// Writes a request head (ending with its blank line) and then `body`, and reads the
+    /// response head; large uploads go out without copying the body into the request.
+    pub async fn send_parts(
+        &mut self,
+        head: &[u8],
+        body: &[u8],
+    ) -> Result<ResponseHead, HttpError> {
         self.buf.clear();
-        if let Err(e) = self.stream.write_all(request).await {
-            return Err(if is_peer_closed(&e) {
-                HttpError::ClosedBeforeResponse
-            } else {
-                e.into()
-            });
+        for part in [head, body] {
+            if part.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.stream.write_all(part).await {
+                return Err(if is_peer_closed(&e) {
+                    HttpError::ClosedBeforeResponse
+                } else {
+                    e.into()
+                });
+            }
         }
         loop {
             if !self.buf.is_empty() {

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use serde::Deserialize;
@@ -24,6 +24,33 @@ const DRAIN_AFTER_RESPONSE: Duration = Duration::from_secs(1);
 
 /// Largest error body read to keep a connection reusable after a 4xx/5xx.
 const MAX_ERROR_BODY: u64 = 64 * 1024;
+
+/// When a piece of a POST's SSE body arrived: monotonic (for intervals) and wall-clock (to
+/// compare with timestamps a server wrote into its messages).
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival {
+    /// Monotonic arrival time.
+    pub at: Instant,
+    /// Wall-clock arrival time, microseconds since the Unix epoch.
+    pub wall_us: u64,
+}
+
+impl Arrival {
+    /// Now.
+    pub fn now() -> Self {
+        let wall_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        Self {
+            at: Instant::now(),
+            wall_us,
+        }
+    }
+}
+
+/// Sees the data of every message that arrives on a POST's SSE stream before the response.
+pub type OnMessage<'a> = &'a mut (dyn FnMut(&[u8], Arrival) + Send);
 
 /// Settings shared by every session of a run.
 #[derive(Debug)]
@@ -156,11 +183,22 @@ impl Session {
 
     /// Sends a request with `params` (a JSON object text) and waits for its response.
     pub async fn request(&mut self, method: &str, params: &str) -> Result<Reply, CallError> {
+        self.request_observed(method, params, None).await
+    }
+
+    /// Like [`Session::request`], and hands every message streamed before the response to
+    /// `observer` with its arrival time (the ask scenario times progress notifications so).
+    pub async fn request_observed(
+        &mut self,
+        method: &str,
+        params: &str,
+        observer: Option<OnMessage<'_>>,
+    ) -> Result<Reply, CallError> {
         let id = self.next_id;
         self.next_id += 1;
         let body =
             format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{params}}}"#);
-        self.post(body.as_bytes(), Some(id)).await
+        self.post(body.as_bytes(), Some(id), observer).await
     }
 
     /// Next request id (for a progress token equal to the id, as the TS client does).
@@ -171,7 +209,7 @@ impl Session {
     /// Sends a notification (answered 202 with no body).
     pub async fn notify(&mut self, method: &str) -> Result<(), CallError> {
         let body = format!(r#"{{"jsonrpc":"2.0","method":"{method}"}}"#);
-        self.post(body.as_bytes(), None).await.map(|_| ())
+        self.post(body.as_bytes(), None, None).await.map(|_| ())
     }
 
     fn headers(&self, accept: &'static str) -> Vec<(&'static str, &str)> {
@@ -186,13 +224,18 @@ impl Session {
         h
     }
 
-    async fn post(&mut self, body: &[u8], id: Option<u64>) -> Result<Reply, CallError> {
+    async fn post(
+        &mut self,
+        body: &[u8],
+        id: Option<u64>,
+        observer: Option<OnMessage<'_>>,
+    ) -> Result<Reply, CallError> {
         let mut headers = self.headers("application/json, text/event-stream");
         headers.push(("Content-Type", "application/json"));
         let t = &self.config.target;
         let request = build_request("POST", &t.authority, &t.path, &headers, body);
         let timeout = self.config.timeout;
-        match tokio::time::timeout(timeout, self.exchange(&request, id)).await {
+        match tokio::time::timeout(timeout, self.exchange(&request, id, observer)).await {
             Ok(result) => result,
             Err(_) => {
                 // The connection is mid-response: it cannot carry the next request.
@@ -202,7 +245,12 @@ impl Session {
         }
     }
 
-    async fn exchange(&mut self, request: &[u8], id: Option<u64>) -> Result<Reply, CallError> {
+    async fn exchange(
+        &mut self,
+        request: &[u8],
+        id: Option<u64>,
+        observer: Option<OnMessage<'_>>,
+    ) -> Result<Reply, CallError> {
         let addr = self.config.target.addr;
         let mut resent = false;
         loop {
@@ -212,7 +260,7 @@ impl Session {
             };
             let start = Instant::now();
             match conn.send(request).await {
-                Ok(head) => return self.read_reply(conn, head, id, start).await,
+                Ok(head) => return self.read_reply(conn, head, id, start, observer).await,
                 // A reused connection the server closed while idle: nothing was processed.
                 Err(HttpError::ClosedBeforeResponse) if conn.served > 0 && !resent => {
                     resent = true;
@@ -229,6 +277,7 @@ impl Session {
         head: ResponseHead,
         id: Option<u64>,
         start: Instant,
+        observer: Option<OnMessage<'_>>,
     ) -> Result<Reply, CallError> {
         if let Some(sid) = head.session_id {
             self.session_id = Some(sid);
@@ -255,7 +304,7 @@ impl Session {
             }
             (200, Some(id)) if head.content_type == "text/event-stream" => {
                 let reply = self
-                    .read_sse_reply(&mut conn, &mut framing, id, start)
+                    .read_sse_reply(&mut conn, &mut framing, id, start, observer)
                     .await?;
                 // Finish the stream so the connection can be reused; give up after a bound.
                 match tokio::time::timeout(
@@ -297,10 +346,13 @@ impl Session {
         framing: &mut Framing,
         id: u64,
         start: Instant,
+        mut observer: Option<OnMessage<'_>>,
     ) -> Result<Result<Reply, CallError>, CallError> {
         let mut parser = SseParser::new();
         let mut items = Vec::new();
         while let Some(piece) = conn.body_piece(framing).await? {
+            // One reading per TCP piece: every event in it arrived at the same moment.
+            let arrival = observer.as_ref().map(|_| Arrival::now());
             parser.feed(&piece, &mut items);
             for item in items.drain(..) {
                 let SseItem::Event { data, .. } = item else {
@@ -314,6 +366,9 @@ impl Session {
                 if let Some(result) = response_to(&msg, id) {
                     let latency = start.elapsed();
                     return Ok(result.map(|is_error| Reply { latency, is_error }));
+                }
+                if let (Some(observe), Some(arrival)) = (observer.as_deref_mut(), arrival) {
+                    observe(&data, arrival);
                 }
                 match (&msg.method, &msg.id) {
                     (Some(method), None) => {

@@ -237,3 +237,28 @@ async fn a_refused_connection_is_a_connect_error() {
         .unwrap_err();
     assert_eq!(err.kind(), "connect");
 }
+
+#[tokio::test]
+async fn an_observed_request_sees_each_message_before_its_response_with_arrival_times() {
+    let (config, _seen) = fake_server(100, 5000).await;
+    let mut session = Session::new(config);
+    session.initialize().await.unwrap();
+    let before = Arrival::now();
+    let mut got: Vec<(Value, Arrival)> = Vec::new();
+    let mut observe = |data: &[u8], at: Arrival| {
+        got.push((serde_json::from_slice(data).unwrap(), at));
+    };
+    // Id 2 is answered over SSE after one progress notification.
+    session
+        .request_observed("tools/call", &call("echo"), Some(&mut observe))
+        .await
+        .unwrap();
+    assert_eq!(
+        got.len(),
+        1,
+        "the progress notification only, not the response"
+    );
+    assert_eq!(got[0].0["method"], "notifications/progress");
+    assert_eq!(got[0].0["params"]["progressToken"], 2);
+    assert!(got[0].1.wall_us >= before.wall_us && got[0].1.at >= before.at);
+}

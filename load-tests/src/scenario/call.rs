@@ -2,7 +2,8 @@
 //! ready, each calls one tool in a loop until the deadline or the shared request budget runs
 //! out, recording each call's latency. Starting calls together keeps "RSS per session" free
 //! of call garbage and makes calls/s a steady-state figure. A 404 (session lost) makes the
-//! session initialize again, as the spec asks of clients.
+//! session initialize again, as the spec asks of clients. `ask` and `upload` run the same
+//! loop with `dust_ask` calls timed by `ask.rs`; `upload` also starts the uploaders.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,11 +12,12 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{server_rss, start_offset, wait_all_ready, Live, Outcome, RunContext};
-use crate::cli::MAX_DURATION_SECS;
-use crate::mcp::{CallError, Session, SessionCounters};
+use super::ask::AskRecorder;
+use super::{server_rss, start_offset, upload, wait_all_ready, Live, Outcome, RunContext};
+use crate::cli::{Scenario, MAX_DURATION_SECS};
+use crate::mcp::{Arrival, CallError, Reply, Session, SessionCounters};
 use crate::sse::SseItem;
-use crate::stats::{ErrorCounts, Latencies};
+use crate::stats::{ErrorCounts, Latencies, Timed};
 
 /// Pause after a connection-level failure, so a dead server is not hammered in a hot loop.
 const BACKOFF_AFTER_CONNECT_ERROR: Duration = Duration::from_millis(50);
@@ -26,6 +28,8 @@ struct SessionResult {
     opened: bool,
     init: Latencies,
     calls: Latencies,
+    calls_timed: Timed,
+    ask: Option<AskRecorder>,
     tool_errors: u64,
     errors: ErrorCounts,
     counters: SessionCounters,
@@ -43,6 +47,13 @@ fn take_ticket(budget: &Option<Arc<AtomicU64>>) -> bool {
 
 fn call_params(ctx: &RunContext, progress_token: Option<u64>) -> String {
     let c = &ctx.config;
+    if c.scenario != Scenario::Call {
+        let token = progress_token.unwrap_or(0);
+        return format!(
+            r#"{},"_meta":{{"progressToken":{token}}}}}"#,
+            c.ask.params_prefix
+        );
+    }
     match progress_token {
         Some(token) => format!(
             r#"{{"name":{},"arguments":{},"_meta":{{"progressToken":{token}}}}}"#,
@@ -58,7 +69,11 @@ async fn one_session(
     mut go: watch::Receiver<Option<Instant>>,
     budget: Option<Arc<AtomicU64>>,
 ) -> SessionResult {
-    let mut out = SessionResult::default();
+    let asking = ctx.config.scenario != Scenario::Call;
+    let mut out = SessionResult {
+        ask: asking.then(AskRecorder::default),
+        ..SessionResult::default()
+    };
     tokio::time::sleep(start_offset(i, ctx.config.sessions, ctx.config.ramp_up)).await;
     let mut session = Session::new(ctx.client.clone());
     match session.initialize().await {
@@ -97,11 +112,27 @@ async fn one_session(
         Err(_) => Instant::now(),
     };
     while Instant::now() < deadline && take_ticket(&budget) {
-        let token = ctx.config.progress.then(|| session.peek_next_id());
+        let token = (ctx.config.progress || asking).then(|| session.peek_next_id());
         let params = call_params(&ctx, token);
-        match session.request("tools/call", &params).await {
+        let result = match out.ask.as_mut() {
+            None => session.request("tools/call", &params).await,
+            Some(rec) => {
+                let delay = ctx.config.ask.first_token_delay;
+                let mut call = rec.start_call(token.unwrap_or(0), Instant::now(), ctx.t0, delay);
+                let mut observe = |data: &[u8], at: Arrival| call.on_message(data, at);
+                let r: Result<Reply, CallError> = session
+                    .request_observed("tools/call", &params, Some(&mut observe))
+                    .await;
+                if r.is_ok() {
+                    call.finish();
+                }
+                r
+            }
+        };
+        match result {
             Ok(reply) => {
                 out.calls.record(reply.latency);
+                out.calls_timed.record(ctx.t0.elapsed(), reply.latency);
                 out.tool_errors += u64::from(reply.is_error);
                 Live::add(&ctx.live.calls_ok);
             }
@@ -140,6 +171,15 @@ pub async fn run(ctx: RunContext) -> Outcome {
         ..Outcome::default()
     };
     let (go_tx, go_rx) = watch::channel(None);
+    let uploads = match upload::start(&ctx, &go_rx) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read --upload-file; running without uploads");
+            outcome.errors.add("upload_file_unreadable".into());
+            None
+        }
+    };
+    let mut ask = (c.scenario != Scenario::Call).then(AskRecorder::default);
     let tasks: Vec<_> = (0..n)
         .map(|i| tokio::spawn(one_session(ctx.clone(), i, go_rx.clone(), budget.clone())))
         .collect();
@@ -160,11 +200,23 @@ pub async fn run(ctx: RunContext) -> Outcome {
         }
         outcome.init_latency.merge(&r.init);
         outcome.call_latency.merge(&r.calls);
+        outcome.call_latency_timed.merge(&r.calls_timed);
+        if let (Some(all), Some(one)) = (ask.as_mut(), r.ask.as_ref()) {
+            all.merge(one);
+        }
         outcome.tool_errors += r.tool_errors;
         outcome.errors.merge(&r.errors);
         outcome.merge_counters(&r.counters);
     }
     outcome.calls_window = calls_start.elapsed();
+    if let Some(u) = uploads {
+        let file_bytes = u.file_bytes;
+        let result = u.join().await;
+        outcome.errors.merge(result.errors());
+        let uploaders = c.upload.as_ref().map_or(0, |u| u.uploaders);
+        outcome.upload = Some(result.figures(file_bytes, uploaders, calls_start.elapsed()));
+    }
+    outcome.ask = ask;
     outcome.elapsed = ctx.t0.elapsed();
     outcome.rss_end_kib = server_rss(c);
     drop(go_tx);

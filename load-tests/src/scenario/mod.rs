@@ -1,9 +1,12 @@
-//! Load scenarios, one module each (`idle`, `call`; `ask` is planned as `ask.rs`), and what
-//! they share: the run context, the live counters the progress bar and sampler read, ramp-up
-//! pacing and the result every scenario hands to the report.
+//! Load scenarios, one module each (`idle`, `call`, which also runs `ask` and `upload` with
+//! the timing of `ask.rs` and the uploaders of `upload.rs`), and what they share: the run
+//! context, the live counters the progress bar and sampler read, ramp-up pacing and the
+//! result every scenario hands to the report.
 
+pub mod ask;
 mod call;
 mod idle;
+pub mod upload;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,7 +17,7 @@ use tokio::time::Instant;
 use crate::cli::{Config, Scenario};
 use crate::mcp::{ClientConfig, SessionCounters};
 use crate::proc::{self, Pid};
-use crate::stats::{ErrorCounts, Latencies};
+use crate::stats::{ErrorCounts, Latencies, Timed};
 
 /// Counters updated by sessions while the run goes on (read by the progress bar and sampler).
 #[derive(Debug, Default)]
@@ -90,6 +93,12 @@ pub struct Outcome {
     pub counters: SessionCounters,
     /// Idle figures (idle scenario only).
     pub idle: Option<IdleFigures>,
+    /// Streamed-answer timing (ask and upload).
+    pub ask: Option<ask::AskRecorder>,
+    /// Uploads (upload only).
+    pub upload: Option<upload::UploadFigures>,
+    /// `tools/call` latency over the run, for the chart.
+    pub call_latency_timed: Timed,
     /// Server RSS before any session, KiB.
     pub rss_before_kib: Option<u64>,
     /// Server RSS once all sessions were set up, KiB.
@@ -116,7 +125,7 @@ impl Outcome {
 pub async fn run(ctx: RunContext) -> Outcome {
     match ctx.config.scenario {
         Scenario::Idle => idle::run(ctx).await,
-        Scenario::Call => call::run(ctx).await,
+        Scenario::Call | Scenario::Ask | Scenario::Upload => call::run(ctx).await,
     }
 }
 
