@@ -14,7 +14,7 @@ use actix_web::{
 use actors::{metrics::Metrics, session_registry::SessionRegistry, sessions::Sessions};
 use tracing::Instrument;
 
-use crate::edge::{admin, auth::Auth, headers, mcp, rescue::EdgeError};
+use crate::edge::{admin, auth::Auth, headers, mcp, rescue::EdgeError, upload};
 
 /// State shared by every worker.
 pub struct AppState {
@@ -42,6 +42,10 @@ pub struct AppState {
     pub dust: Arc<actors::dust::DustShared>,
     /// Whether Dust is the built-in demo workspace.
     pub dust_demo: bool,
+    /// Health uploads: parser pool, store, upload links.
+    pub health: Arc<actors::tools::health::HealthService>,
+    /// Largest health upload body, in bytes.
+    pub max_upload_bytes: u64,
 }
 
 /// Routes. Middleware runs in the reverse of registration order: the last `.wrap()` is the
@@ -60,7 +64,16 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                 .route("/healthz", web::get().to(admin::healthz))
                 .route("/readyz", web::get().to(admin::readyz))
                 .route("/admin/status", web::get().to(admin::status))
-                .route("/metrics", web::get().to(admin::metrics)),
+                .route("/metrics", web::get().to(admin::metrics))
+                .route("/v1/health/files", web::post().to(upload::upload))
+                .route("/v1/health/files", web::get().to(upload::list))
+                .route("/v1/health/files/{id}", web::get().to(upload::get))
+                .route("/v1/health/files/{id}", web::delete().to(upload::delete))
+                .route(
+                    "/v1/health/upload/{token}",
+                    web::post().to(upload::upload_with_link),
+                )
+                .route("/upload", web::get().to(upload::page)),
         );
     }
 }

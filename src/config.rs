@@ -72,8 +72,51 @@ pub struct Config {
     /// Dust workspace access. Without an API key and workspace id the server runs against the
     /// built-in demo workspace (the Dust simulator on a loopback port).
     pub dust: DustConfig,
+    /// Health file uploads, parsing and storage.
+    pub health: HealthConfig,
     /// Who may use the server.
     pub users: Vec<UserConfig>,
+}
+
+/// Health file uploads (`[health]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Parser threads. Default 1.
+    pub workers: usize,
+    /// Uploads in flight (queued + parsing); more get 503 with Retry-After. Default 4.
+    pub queue: usize,
+    /// Largest upload body over HTTP, in bytes. Default 2 GiB.
+    pub max_upload_bytes: u64,
+    /// Largest file `health_upload` takes inline, in bytes. Default 8 MiB (the MCP body limit,
+    /// `http.max_body_bytes`, must leave room for it and its base64).
+    pub max_tool_upload_bytes: usize,
+    /// Largest decompressed size of a zip's export.xml or a gzip body, in bytes. Default 16 GiB.
+    pub max_decompressed_bytes: u64,
+    /// Keep uploaded bytes under `<data_dir>/raw/<file id>`. Default false.
+    pub keep_raw_uploads: bool,
+    /// How long an upload link stays valid, in seconds. Default 900.
+    pub upload_link_ttl_secs: u64,
+    /// Store threads serving reads and deletes. Default 2.
+    pub store_workers: usize,
+    /// Test-only behaviour (a file named `__panic_test_hook__` makes the parser panic). Default false.
+    pub test_hooks: bool,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            workers: 1,
+            queue: 4,
+            max_upload_bytes: 2 << 30,
+            max_tool_upload_bytes: 8 << 20,
+            max_decompressed_bytes: 16 << 30,
+            keep_raw_uploads: false,
+            upload_link_ttl_secs: 900,
+            store_workers: 2,
+            test_hooks: false,
+        }
+    }
 }
 
 /// HTTP edge settings.
@@ -229,6 +272,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             mcp: McpConfig::default(),
             dust: DustConfig::default(),
+            health: HealthConfig::default(),
             users: Vec::new(),
         }
     }

@@ -8,11 +8,18 @@ use actix::clock::Instant;
 use actix_web::{dev::ServerHandle, web, App, HttpServer};
 use actors::{
     dust::{DustError, DustSettings, DustShared, Secret},
+    health::Limits,
+    health_parser::{ParserPool, PoolSettings},
     mcp::{catalogue::Catalogue, context::LogLevel, fixtures},
     mcp_session::{BufferLimits, SessionSettings},
     metrics::Metrics,
     session_registry::{CloseAll, RegistrySettings},
-    tools::{self, dust::DustToolSettings},
+    store::{SqliteStore, StoreHandle},
+    tools::{
+        self,
+        dust::DustToolSettings,
+        health::{HealthService, HealthSettings, UploadLinks},
+    },
     ActorSettings,
 };
 use rand::RngCore;
@@ -39,6 +46,8 @@ pub enum StartError {
     Dust(#[from] DustError),
     #[error("cannot start the demo Dust workspace: {0}")]
     Demo(io::Error),
+    #[error("health store: {0}")]
+    Store(#[from] actors::store::StoreError),
 }
 
 /// A running server.
@@ -61,7 +70,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let metrics = Arc::new(Metrics::new()?);
     let (dust_settings, simulator) = dust_settings(&config).await?;
     let dust = DustShared::new(dust_settings)?;
+    let health = health_service(&config, &secret)?;
     let mut catalogue = Catalogue::new();
+    let fragments_from = health.clone();
+    let fragments: Arc<tools::dust::FragmentSource> =
+        Arc::new(move |principal, ids| fragments_from.fragments(principal, ids));
     tools::dust::register(
         &mut catalogue,
         dust.clone(),
@@ -70,8 +83,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             coalesce: Duration::from_millis(config.dust.coalesce_ms),
             max_result_chars: config.dust.max_result_chars,
         },
-        None,
+        Some(fragments),
     );
+    tools::health::register(&mut catalogue, health.clone());
     if config.conformance_fixtures {
         fixtures::register(&mut catalogue);
     }
@@ -122,6 +136,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         started: Instant::now(),
         dust: dust.clone(),
         dust_demo: simulator.is_some(),
+        health: health.clone(),
+        max_upload_bytes: config.health.max_upload_bytes,
     });
     let grace = Config::secs(config.http.shutdown_grace_secs);
     let mut server = HttpServer::new(move || App::new().configure(configure(state.clone())))
@@ -137,6 +153,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             source,
         })?;
     let addr = server.addrs().first().copied().unwrap_or(config.bind);
+    health.set_public_base(
+        config
+            .public_url
+            .as_deref()
+            .unwrap_or(&format!("http://{addr}")),
+    );
     let server = server.run();
     let handle = server.handle();
     let task = actix_rt::spawn(server);
@@ -150,6 +172,46 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         simulator,
         dust,
     })
+}
+
+/// Opens the health store (migrating it), starts its threads and the parser pool.
+fn health_service(config: &Config, secret: &[u8]) -> Result<Arc<HealthService>, StartError> {
+    let h = &config.health;
+    let db = config.data_dir.join(actors::store::DB_FILE_NAME);
+    // Open once here so a broken database or migration stops start-up with a clear error.
+    SqliteStore::open(&db)?;
+    let factory = SqliteStore::factory(db);
+    let raw_dir = h.keep_raw_uploads.then(|| config.data_dir.join("raw"));
+    if let Some(dir) = &raw_dir {
+        std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let limits = Limits {
+        max_decompressed_bytes: h.max_decompressed_bytes,
+        ..Limits::default()
+    };
+    let pool = ParserPool::start(
+        PoolSettings {
+            workers: h.workers,
+            queue: h.queue,
+            limits,
+            max_decoded_bytes: h.max_decompressed_bytes,
+            raw_dir: raw_dir.clone(),
+            test_hooks: h.test_hooks,
+            retry_after_secs: 5,
+        },
+        factory.clone(),
+    );
+    let store = StoreHandle::start(h.store_workers, factory.clone());
+    let links = UploadLinks::new(secret, Config::secs(h.upload_link_ttl_secs));
+    let settings = HealthSettings {
+        max_tool_upload_bytes: h.max_tool_upload_bytes,
+        raw_dir,
+        ..HealthSettings::default()
+    };
+    Ok(HealthService::new(pool, store, links, settings, factory)?)
 }
 
 /// Dust settings from the config; without credentials, starts the demo workspace (the Dust

@@ -28,12 +28,14 @@
 pub mod dust;
 pub mod dust_stream;
 pub mod health;
+pub mod health_parser;
 pub mod mcp;
 pub mod mcp_session;
 pub mod metrics;
 pub mod principal;
 pub mod session_registry;
 pub mod sessions;
+pub mod store;
 pub mod tools;
 
 use std::{sync::Arc, time::Duration};

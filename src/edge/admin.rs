@@ -67,6 +67,12 @@ pub async fn status(
             "base_url": state.dust.settings().base_url,
             "status": state.dust.status(),
         },
+        "health": {
+            "in_flight": state.health.pool.in_flight(),
+            "capacity": state.health.pool.settings().queue,
+            "workers": state.health.pool.settings().workers,
+            "jobs": state.health.pool.jobs(),
+        },
     })))
 }
 

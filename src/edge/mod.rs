@@ -1,6 +1,6 @@
 //! The HTTP edge: knows HTTP and actor handles, no protocol logic. Each file is one concern:
 //! `mcp` (the endpoint), `headers` (pure validators), `sse` (stream responses), `auth` (who is
-//! calling), `admin` (operator routes), `rescue` (errors to responses).
+//! calling), `admin` (operator routes), `rescue` (errors to responses), `upload` (health files).
 
 pub mod admin;
 pub mod auth;
@@ -8,3 +8,4 @@ pub mod headers;
 pub mod mcp;
 pub mod rescue;
 pub mod sse;
+pub mod upload;

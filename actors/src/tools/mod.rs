@@ -1,5 +1,6 @@
 //! The product's tools, resources and prompts, registered into the MCP catalogue at start-up:
-//! `dust` (Dust agents). Each file builds on a pure library (`crate::dust`) and, where a
+//! `dust` (Dust agents), `health` (uploaded health files). Each file builds on a pure library (`crate::dust`) and, where a
 //! request needs its own actor, starts it (`crate::dust_stream`).
 
 pub mod dust;
+pub mod health;
