@@ -57,7 +57,9 @@ pub fn html(status: StatusCode, page: String) -> HttpResponse {
             "Content-Security-Policy",
             "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
         ))
-        .insert_header(("Referrer-Policy", "no-referrer"))
+        // Not `no-referrer`: browsers then send `Origin: null` on the form POST, which the
+        // Origin check refuses; `same-origin` still keeps the URL from other sites.
+        .insert_header(("Referrer-Policy", "same-origin"))
         .body(page)
 }
 
