@@ -14,7 +14,7 @@ use actix_web::{
 use actors::{metrics::Metrics, session_registry::SessionRegistry, sessions::Sessions};
 use tracing::Instrument;
 
-use crate::edge::{admin, auth::Auth, headers, mcp, rescue::EdgeError, upload};
+use crate::edge::{admin, auth::Auth, headers, mcp, oauth, rescue::EdgeError, upload};
 
 /// State shared by every worker.
 pub struct AppState {
@@ -26,6 +26,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Token checks.
     pub auth: Auth,
+    /// The OAuth authorization server and access-token checks.
+    pub oauth: Arc<oauth::OAuth>,
     /// Accepted `Host` names.
     pub allowed_hosts: Vec<String>,
     /// Extra accepted `Origin`s.
@@ -52,12 +54,15 @@ pub struct AppState {
 /// outermost, so a request meets `request_id` first, then `guard_host_origin`.
 pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
+        let scope = oauth::routes(web::scope(""))
+            // Inner: refuse DNS-rebinding before anything reads the body.
+            .wrap(from_fn(guard_host_origin))
+            // Middle: CORS and preflights of the OAuth metadata and client endpoints.
+            .wrap(from_fn(oauth::cors))
+            // Outer: every request gets an id and a span, even refused ones.
+            .wrap(from_fn(request_id));
         cfg.app_data(state).service(
-            web::scope("")
-                // Inner: refuse DNS-rebinding before anything reads the body.
-                .wrap(from_fn(guard_host_origin))
-                // Outer: every request gets an id and a span, even refused ones.
-                .wrap(from_fn(request_id))
+            scope
                 .route("/mcp", web::post().to(mcp::post))
                 .route("/mcp", web::get().to(mcp::get))
                 .route("/mcp", web::delete().to(mcp::delete))
@@ -121,7 +126,8 @@ async fn guard_host_origin(
             let origin = req.headers().get(ORIGIN).and_then(|v| v.to_str().ok());
             if !headers::host_allowed(host, &state.allowed_hosts) {
                 Some(EdgeError::BadHost(host.unwrap_or_default().to_owned()))
-            } else if !headers::origin_allowed(origin, &state.allowed_hosts, &state.allowed_origins)
+            } else if !oauth::is_cross_origin_path(req.path())
+                && !headers::origin_allowed(origin, &state.allowed_hosts, &state.allowed_origins)
             {
                 Some(EdgeError::BadOrigin(origin.unwrap_or_default().to_owned()))
             } else {

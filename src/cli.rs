@@ -1,4 +1,5 @@
-//! Command line: `dust-mcp serve` runs the server; `dust-mcp token new NAME` mints a token.
+//! Command line: `dust-mcp serve` runs the server; `dust-mcp token new NAME` mints a token,
+//! `token list` shows the users and their OAuth grants, `token revoke NAME` ends those grants.
 
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -82,6 +83,27 @@ pub enum TokenCommand {
         /// The user's name (use "admin" for the admin token).
         name: String,
     },
+    /// List the configured users (names only) with their active OAuth grants.
+    List(StoreArgs),
+    /// Revoke every OAuth grant of a user (connected apps must sign in again). Their personal
+    /// access token stays valid until its [[users]] entry is removed from the config.
+    Revoke {
+        /// The user's name.
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// Where `token list|revoke` find the users and the database.
+#[derive(Debug, clap::Args)]
+pub struct StoreArgs {
+    /// TOML config file [env: DUST_MCP_CONFIG].
+    #[arg(long, value_name = "FILE", env = "DUST_MCP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: the config's, else ./data].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 impl ServeArgs {

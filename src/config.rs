@@ -48,7 +48,8 @@ pub enum LogFormat {
 pub struct Config {
     /// Address to listen on. Default `127.0.0.1:8080`.
     pub bind: SocketAddr,
-    /// Public base URL (e.g. `https://mcp.example.com`); its host joins the Host allow-list.
+    /// Public base URL (e.g. `https://mcp.example.com`): the OAuth issuer, and `<public_url>/mcp`
+    /// is the token audience; its host joins the Host allow-list. Default `http://<bind address>`.
     pub public_url: Option<String>,
     /// Directory for the session key and (later) the database. Default `./data`.
     pub data_dir: PathBuf,
@@ -74,6 +75,8 @@ pub struct Config {
     pub dust: DustConfig,
     /// Health file uploads, parsing and storage.
     pub health: HealthConfig,
+    /// OAuth 2.1: dust-mcp as its own authorization server for Claude.
+    pub auth: AuthConfig,
     /// Who may use the server.
     pub users: Vec<UserConfig>,
 }
@@ -115,6 +118,45 @@ impl Default for HealthConfig {
             upload_link_ttl_secs: 900,
             store_workers: 2,
             test_hooks: false,
+        }
+    }
+}
+
+/// OAuth 2.1 authorization server and resource server (`[auth]`). The issuer is `public_url`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Serve `initialize`, `tools/list` and the conformance fixtures without a token; tools
+    /// touching user data still answer 401 (Claude's lazy authentication). Default false.
+    pub public_discovery: bool,
+    /// Redirect URIs accepted besides Claude's callbacks and loopback ones (exact strings).
+    pub allowed_redirect_uris: Vec<String>,
+    /// Lifetime of an access token, in seconds. Default 3600.
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of a refresh token, in seconds (each refresh issues a new one). Default 90 days.
+    pub refresh_token_ttl_secs: u64,
+    /// Lifetime of an authorization code, in seconds. Default 60.
+    pub code_ttl_secs: u64,
+    /// Sign-in attempts per minute per client address, and failed ones per client. Default 10.
+    pub sign_in_attempts_per_minute: u32,
+    /// Take the client address from `X-Forwarded-For` (set it behind a TLS proxy you run).
+    /// Default false.
+    pub trust_forwarded_for: bool,
+    /// Accept client metadata documents at `http://127.0.0.1:*` URLs (tests only). Default false.
+    pub allow_http_client_metadata: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            public_discovery: false,
+            allowed_redirect_uris: Vec::new(),
+            access_token_ttl_secs: 3600,
+            refresh_token_ttl_secs: 90 * 24 * 3600,
+            code_ttl_secs: 60,
+            sign_in_attempts_per_minute: 10,
+            trust_forwarded_for: false,
+            allow_http_client_metadata: false,
         }
     }
 }
@@ -274,6 +316,7 @@ impl Default for Config {
             mcp: McpConfig::default(),
             dust: DustConfig::default(),
             health: HealthConfig::default(),
+            auth: AuthConfig::default(),
             users: Vec::new(),
         }
     }

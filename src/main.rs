@@ -21,6 +21,20 @@ fn main() -> ExitCode {
             print_new_token(&name);
             ExitCode::SUCCESS
         }
+        Command::Token(TokenCommand::List(store)) => match token_list(&store) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("dust-mcp: {e}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
+        Command::Token(TokenCommand::Revoke { name, store }) => match token_revoke(&name, &store) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("dust-mcp: {e}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
         Command::Simulate(args) => {
             telemetry::init(dust_mcp::config::LogFormat::Human, "info");
             match actix_rt::System::new().block_on(simulate(args)) {
@@ -151,6 +165,57 @@ impl ShutdownSignal {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// The config and the OAuth store that `token list|revoke` work on.
+fn open_store(
+    args: &dust_mcp::cli::StoreArgs,
+) -> Result<(Config, actors::store::oauth::OAuthStore), String> {
+    let mut config =
+        Config::load(args.config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
+    if let Some(d) = &args.data_dir {
+        config.data_dir = d.clone();
+    }
+    let db = config.data_dir.join(actors::store::DB_FILE_NAME);
+    let store = actors::store::oauth::OAuthStore::open(&db).map_err(|e| e.to_string())?;
+    Ok((config, store))
+}
+
+fn token_list(args: &dust_mcp::cli::StoreArgs) -> Result<(), String> {
+    let (config, mut store) = open_store(args)?;
+    let grants = store.active_grants().map_err(|e| e.to_string())?;
+    if config.users.is_empty() {
+        println!("no [[users]] configured (add one with `dust-mcp token new NAME`)");
+    }
+    for u in &config.users {
+        let active = grants
+            .iter()
+            .find(|g| g.user == u.name)
+            .map_or(0, |g| g.active);
+        println!("{}\t{active} active OAuth grant(s)", u.name);
+    }
+    for g in grants
+        .iter()
+        .filter(|g| !config.users.iter().any(|u| u.name == g.user))
+    {
+        println!(
+            "{}\t{} grant(s) of a user no longer configured (refused)",
+            g.user, g.active
+        );
+    }
+    Ok(())
+}
+
+fn token_revoke(name: &str, args: &dust_mcp::cli::StoreArgs) -> Result<(), String> {
+    let (config, mut store) = open_store(args)?;
+    let n = store.revoke_user(name).map_err(|e| e.to_string())?;
+    println!("revoked {n} OAuth grant(s) of {name}; connected apps must sign in again");
+    if config.users.iter().any(|u| u.name == name) {
+        println!(
+            "{name}'s personal access token still works: remove their [[users]] entry from the config and restart to end it"
+        );
+    }
+    Ok(())
 }
 
 fn print_new_token(name: &str) {

@@ -27,7 +27,10 @@ use rand::RngCore;
 use crate::{
     app::{configure, AppState},
     config::{Config, ConfigError},
-    edge::auth::Auth,
+    edge::{
+        auth::Auth,
+        oauth::{OAuth, OAuthSettings},
+    },
     simulator::{SimConfig, Simulator},
 };
 
@@ -108,7 +111,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
                 reap_interval: Config::secs(m.reap_interval_secs),
             },
             session_lifetime: Config::secs(m.session_lifetime_secs),
-            session_secret: secret,
+            session_secret: secret.clone(),
         },
         catalogue,
         metrics.clone(),
@@ -123,11 +126,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     } else if auth.user_count() == 0 {
         tracing::warn!("no [[users]] configured: every /mcp request will get 401. Add a user with `dust-mcp token new NAME`, or run with --no-auth on loopback");
     }
+    let oauth = Arc::new(oauth_server(&config, &secret)?);
     let state = web::Data::new(AppState {
         sessions: handles.sessions.clone(),
         registry: handles.registry.clone(),
         metrics,
         auth,
+        oauth: oauth.clone(),
         allowed_hosts: config.allowed_hosts(),
         allowed_origins: config.http.allowed_origins.clone(),
         sse_for_all: config.mcp.sse_for_all_requests,
@@ -153,12 +158,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             source,
         })?;
     let addr = server.addrs().first().copied().unwrap_or(config.bind);
-    health.set_public_base(
-        config
-            .public_url
-            .as_deref()
-            .unwrap_or(&format!("http://{addr}")),
-    );
+    let public_base = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    health.set_public_base(&public_base);
+    oauth.set_public_base(&public_base);
     let server = server.run();
     let handle = server.handle();
     let task = actix_rt::spawn(server);
@@ -173,6 +178,33 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         dust,
     })
 }
+
+/// The OAuth authorization server on the shared database.
+fn oauth_server(config: &Config, secret: &[u8]) -> Result<OAuth, StartError> {
+    let a = &config.auth;
+    let db = config.data_dir.join(actors::store::DB_FILE_NAME);
+    actors::store::oauth::OAuthStore::open(&db)?;
+    let store = actors::store::oauth::OAuthHandle::start(
+        OAUTH_STORE_THREADS,
+        actors::store::oauth::OAuthStore::factory(db),
+    );
+    let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 2);
+    let settings = OAuthSettings {
+        public_discovery: a.public_discovery,
+        allowed_redirect_uris: a.allowed_redirect_uris.clone(),
+        access_ttl_secs: secs(a.access_token_ttl_secs),
+        refresh_ttl_secs: secs(a.refresh_token_ttl_secs),
+        code_ttl_secs: secs(a.code_ttl_secs),
+        attempts_per_minute: a.sign_in_attempts_per_minute,
+        trust_forwarded_for: a.trust_forwarded_for,
+        allow_http_client_metadata: a.allow_http_client_metadata,
+    };
+    Ok(OAuth::new(settings, store, secret))
+}
+
+/// Threads checking tokens and serving the OAuth endpoints' storage: every authenticated
+/// `/mcp` request with an OAuth token makes one indexed read.
+const OAUTH_STORE_THREADS: usize = 2;
 
 /// Opens the health store (migrating it), starts its threads and the parser pool.
 fn health_service(config: &Config, secret: &[u8]) -> Result<Arc<HealthService>, StartError> {

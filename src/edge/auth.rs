@@ -1,22 +1,40 @@
-//! Authentication: who is calling. Phase one is bearer tokens from the `[[users]]` list (stored
-//! as SHA-256 hashes) or `--no-auth` for one local principal on loopback. Every handler gets a
-//! `Principal` through the `Authenticated` extractor, so OAuth can later replace this file alone.
+//! Authentication: who is calling. A bearer token is a personal access token from `[[users]]`
+//! (stored as SHA-256 hashes) or an access token our OAuth server issued (audience, expiry,
+//! revocation and scope checked, see `oauth/`); `--no-auth` is one local principal on loopback.
+//! Handlers get a `Principal` through `Authenticated`, or a `Caller` on `/mcp`, where lazy
+//! authentication (`auth.public_discovery`) lets discovery and fixtures through without one.
 
-use std::{collections::HashMap, future::Ready, sync::Arc};
+use std::{collections::HashMap, sync::Arc};
 
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
-use actors::principal::Principal;
+use actors::{mcp::jsonrpc::Incoming, principal::Principal};
+use futures::future::LocalBoxFuture;
 use sha2::{Digest, Sha256};
 
-use super::rescue::EdgeError;
+use super::{oauth::SCOPE_MCP, rescue::EdgeError};
 use crate::{app::AppState, config::UserConfig};
 
 /// The name of the single principal of `--no-auth` mode.
 pub const LOCAL_PRINCIPAL: &str = "local";
+/// The principal of unauthenticated callers under lazy authentication; it reaches only public
+/// methods and the conformance fixtures, never user data.
+pub const ANONYMOUS_PRINCIPAL: &str = "#anonymous";
+
+/// What the synchronous checks found in `Authorization`.
+#[derive(Debug)]
+pub enum Identity {
+    /// A personal access token, or `--no-auth`.
+    Known(Principal),
+    /// No bearer token.
+    Missing,
+    /// A bearer token that is not a personal access token: maybe an OAuth access token.
+    Unknown(String),
+}
 
 /// Token checks.
 pub struct Auth {
     by_hash: HashMap<[u8; 32], Principal>,
+    by_name: HashMap<Arc<str>, Principal>,
     no_auth: Option<Principal>,
     admin_hash: Option<[u8; 32]>,
 }
@@ -56,9 +74,14 @@ impl Auth {
                     },
                 ))
             })
+            .collect::<HashMap<_, _>>();
+        let by_name = by_hash
+            .values()
+            .map(|p: &Principal| (p.name.clone(), p.clone()))
             .collect();
         Auth {
             by_hash,
+            by_name,
             no_auth: no_auth.then(|| Principal::named(LOCAL_PRINCIPAL)),
             admin_hash: admin_token_sha256.and_then(parse_hash),
         }
@@ -69,16 +92,32 @@ impl Auth {
         self.by_hash.len()
     }
 
-    /// The principal behind `Authorization`, or why there is none.
-    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, EdgeError> {
+    /// What `Authorization` names, without touching the OAuth store.
+    pub fn identify(&self, authorization: Option<&str>) -> Identity {
         if let Some(p) = &self.no_auth {
-            return Ok(p.clone());
+            return Identity::Known(p.clone());
         }
-        let token = bearer(authorization).ok_or(EdgeError::Unauthorized)?;
-        self.by_hash
-            .get(&token_hash(token))
-            .cloned()
-            .ok_or(EdgeError::BadToken)
+        let Some(token) = bearer(authorization) else {
+            return Identity::Missing;
+        };
+        match self.by_hash.get(&token_hash(token)) {
+            Some(p) => Identity::Known(p.clone()),
+            None => Identity::Unknown(token.to_owned()),
+        }
+    }
+
+    /// The user whose personal access token this is (the OAuth sign-in page asks for it).
+    pub fn user_for_token(&self, token: &str) -> Option<Principal> {
+        if token.is_empty() {
+            return None;
+        }
+        self.by_hash.get(&token_hash(token)).cloned()
+    }
+
+    /// The `[[users]]` entry of that name: OAuth grants map to the same principal as the
+    /// personal access token used at sign-in.
+    pub fn user_named(&self, name: &str) -> Option<Principal> {
+        self.by_name.get(name).cloned()
     }
 
     /// Whether `Authorization` carries the admin token (any request in `--no-auth` mode, which
@@ -100,26 +139,136 @@ fn bearer(authorization: Option<&str>) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
 }
 
+/// The principal behind `Authorization`: a personal access token, or an OAuth access token
+/// for this resource with the `mcp` scope.
+pub async fn authenticate(
+    state: &AppState,
+    authorization: Option<&str>,
+) -> Result<Principal, EdgeError> {
+    let oauth = &state.oauth;
+    match state.auth.identify(authorization) {
+        Identity::Known(p) => Ok(p),
+        Identity::Missing => Err(EdgeError::Unauthorized(oauth.challenge())),
+        Identity::Unknown(token) => match oauth.check_access(&token).await {
+            Ok(Some((user, scope))) => {
+                let principal = state
+                    .auth
+                    .user_named(&user)
+                    .ok_or_else(|| EdgeError::BadToken(oauth.challenge()))?;
+                if !scope.split_whitespace().any(|s| s == SCOPE_MCP) {
+                    return Err(EdgeError::InsufficientScope(oauth.challenge()));
+                }
+                Ok(principal)
+            }
+            Ok(None) => Err(EdgeError::BadToken(oauth.challenge())),
+            Err(e) => Err(EdgeError::Internal(format!("checking a token: {e}"))),
+        },
+    }
+}
+
+fn authorization_header(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 /// Extracts the request's principal; refuses with 401 and a `WWW-Authenticate` challenge.
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Principal);
 
 impl FromRequest for Authenticated {
     type Error = EdgeError;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let result = match req.app_data::<web::Data<AppState>>() {
-            None => Err(EdgeError::Internal("application state missing".into())),
-            Some(state) => {
-                let header = req
-                    .headers()
-                    .get(actix_web::http::header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok());
-                state.auth.authenticate(header).map(Authenticated)
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let header = authorization_header(req);
+        Box::pin(async move {
+            let state =
+                state.ok_or_else(|| EdgeError::Internal("application state missing".into()))?;
+            authenticate(&state, header.as_deref())
+                .await
+                .map(Authenticated)
+        })
+    }
+}
+
+/// The caller of `/mcp`: authenticated, or anonymous under lazy authentication (then only
+/// [`is_public`] messages are served; see [`Caller::require_for`]).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Who; [`ANONYMOUS_PRINCIPAL`] when `anonymous`.
+    pub principal: Principal,
+    /// No token was presented and `auth.public_discovery` let the request in.
+    pub anonymous: bool,
+    challenge: super::rescue::Challenge,
+}
+
+impl Caller {
+    /// Refuses an anonymous caller with 401 `invalid_token` (Claude then shows its Connect
+    /// card and retries) unless every message is public.
+    pub fn require_for(&self, messages: &[Incoming]) -> Result<(), EdgeError> {
+        if self.anonymous && !messages.iter().all(is_public) {
+            return Err(EdgeError::SignInRequired(self.challenge.clone()));
+        }
+        Ok(())
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = EdgeError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let header = authorization_header(req);
+        Box::pin(async move {
+            let state =
+                state.ok_or_else(|| EdgeError::Internal("application state missing".into()))?;
+            let challenge = state.oauth.challenge();
+            if state.oauth.public_discovery()
+                && matches!(state.auth.identify(header.as_deref()), Identity::Missing)
+            {
+                return Ok(Caller {
+                    principal: Principal::named(ANONYMOUS_PRINCIPAL),
+                    anonymous: true,
+                    challenge,
+                });
             }
-        };
-        std::future::ready(result)
+            let principal = authenticate(&state, header.as_deref()).await?;
+            Ok(Caller {
+                principal,
+                anonymous: false,
+                challenge,
+            })
+        })
+    }
+}
+
+/// Whether a message may be served without a token under lazy authentication: discovery and
+/// listing methods, notifications, answers to our own requests, and the conformance fixtures
+/// (`test_*` tools and prompts, `test://` resources). Anything else (`dust_*`, `health_*`, a
+/// `health://` resource) touches user data.
+pub fn is_public(message: &Incoming) -> bool {
+    let Incoming::Request(r) = message else {
+        return true;
+    };
+    let param = |key: &str| r.params.get(key).and_then(|v| v.as_str()).unwrap_or("");
+    match r.method.as_str() {
+        "initialize"
+        | "ping"
+        | "server/discover"
+        | "tools/list"
+        | "prompts/list"
+        | "resources/list"
+        | "resources/templates/list"
+        | "logging/setLevel" => true,
+        "tools/call" | "prompts/get" => param("name").starts_with("test_"),
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+            param("uri").starts_with("test://")
+        }
+        _ => false,
     }
 }
 
@@ -140,24 +289,52 @@ mod tests {
     #[test]
     fn tokens_map_to_their_principal() {
         let auth = Auth::new(&[user("alice", "ta"), user("bob", "tb")], false, None);
-        assert_eq!(
-            &*auth.authenticate(Some("Bearer ta")).unwrap().name,
-            "alice"
-        );
-        assert_eq!(&*auth.authenticate(Some("bearer tb")).unwrap().name, "bob");
-        assert!(matches!(
-            auth.authenticate(Some("Bearer nope")),
-            Err(EdgeError::BadToken)
-        ));
-        assert!(matches!(
-            auth.authenticate(None),
-            Err(EdgeError::Unauthorized)
-        ));
-        assert!(matches!(
-            auth.authenticate(Some("Basic ta")),
-            Err(EdgeError::Unauthorized)
-        ));
+        let name = |h: Option<&str>| match auth.identify(h) {
+            Identity::Known(p) => p.name.to_string(),
+            Identity::Missing => "<missing>".into(),
+            Identity::Unknown(t) => format!("<unknown {t}>"),
+        };
+        assert_eq!(name(Some("Bearer ta")), "alice");
+        assert_eq!(name(Some("bearer tb")), "bob");
+        assert_eq!(name(Some("Bearer nope")), "<unknown nope>");
+        assert_eq!(name(None), "<missing>");
+        assert_eq!(name(Some("Basic ta")), "<missing>");
+        assert_eq!(auth.user_for_token("ta").unwrap().name.as_ref(), "alice");
+        assert!(auth.user_for_token("").is_none());
+        assert_eq!(auth.user_named("bob").unwrap().name.as_ref(), "bob");
         assert!(!auth.is_admin(Some("Bearer ta")));
+    }
+
+    #[test]
+    fn only_discovery_and_fixtures_are_public() {
+        let req = |method: &str, params: serde_json::Value| {
+            Incoming::Request(actors::mcp::jsonrpc::Request {
+                id: actors::mcp::model::RequestId::Number(1),
+                method: method.into(),
+                params,
+            })
+        };
+        use serde_json::json;
+        assert!(is_public(&req("initialize", json!({}))));
+        assert!(is_public(&req("tools/list", json!({}))));
+        assert!(is_public(&req(
+            "tools/call",
+            json!({"name": "test_simple_text"})
+        )));
+        assert!(!is_public(&req("tools/call", json!({"name": "dust_ask"}))));
+        assert!(!is_public(&req(
+            "tools/call",
+            json!({"name": "health_list_files"})
+        )));
+        assert!(!is_public(&req(
+            "resources/read",
+            json!({"uri": "health://files/x/summary"})
+        )));
+        assert!(is_public(&req(
+            "resources/read",
+            json!({"uri": "test://static-text"})
+        )));
+        assert!(!is_public(&req("completion/complete", json!({}))));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use actors::{
 use serde_json::Value;
 
 use super::{
-    auth::Authenticated,
+    auth::Caller,
     headers,
     rescue::EdgeError,
     sse::{sse_response, SESSION_HEADER},
@@ -47,7 +47,7 @@ pub async fn post(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-    Authenticated(principal): Authenticated,
+    caller: Caller,
 ) -> Result<HttpResponse, EdgeError> {
     if !headers::is_json_content_type(header(&req, CONTENT_TYPE.as_str())) {
         return Err(EdgeError::UnsupportedMediaType);
@@ -60,6 +60,9 @@ pub async fn post(
     let body = Body::decode(&body)?;
     let is_batch = matches!(body, Body::Batch(_));
     let messages = body.into_messages();
+    // Lazy authentication: an anonymous caller gets 401 for anything touching user data.
+    caller.require_for(&messages)?;
+    let principal = caller.principal;
     let first_method = match messages.first() {
         Some(Incoming::Request(r)) => Some(r.method.as_str()),
         _ => None,
@@ -182,7 +185,7 @@ fn find_session(
 pub async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Authenticated(principal): Authenticated,
+    Caller { principal, .. }: Caller,
 ) -> Result<HttpResponse, EdgeError> {
     if !headers::acceptable(header(&req, ACCEPT.as_str())).sse {
         return Err(EdgeError::NotAcceptableSse);
@@ -200,7 +203,7 @@ pub async fn get(
 pub async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Authenticated(principal): Authenticated,
+    Caller { principal, .. }: Caller,
 ) -> Result<HttpResponse, EdgeError> {
     let id = header(&req, SESSION_HEADER).ok_or(EdgeError::MissingSessionId)?;
     state.sessions.delete(&principal, id).await?;

@@ -8,6 +8,35 @@ use actors::{
     sessions::LookupError,
 };
 
+/// What a 401 or 403 tells the client about getting a token (RFC 6750 §3, RFC 9728 §5.1).
+#[derive(Debug, Clone, Default)]
+pub struct Challenge {
+    /// The protected resource metadata URL of `/mcp`.
+    pub resource_metadata: Option<String>,
+    /// The scope the request needs.
+    pub scope: &'static str,
+}
+
+impl Challenge {
+    /// The `WWW-Authenticate` value, with `error` when a token was presented.
+    pub fn header(&self, error: Option<&str>) -> String {
+        let mut parts = Vec::new();
+        if let Some(e) = error {
+            parts.push(format!("error=\"{e}\""));
+        }
+        if let Some(url) = &self.resource_metadata {
+            parts.push(format!("resource_metadata=\"{url}\""));
+        }
+        if !self.scope.is_empty() {
+            parts.push(format!("scope=\"{}\"", self.scope));
+        }
+        if parts.is_empty() {
+            return r#"Bearer realm="dust-mcp""#.to_owned();
+        }
+        format!("Bearer {}", parts.join(", "))
+    }
+}
+
 /// Why the edge refused or failed a request.
 #[derive(Debug, thiserror::Error)]
 pub enum EdgeError {
@@ -15,10 +44,14 @@ pub enum EdgeError {
     BadHost(String),
     #[error("Origin {0:?} is not allowed; add it to http.allowed_origins")]
     BadOrigin(String),
-    #[error("authentication required: send Authorization: Bearer <token> (tokens come from `dust-mcp token new`)")]
-    Unauthorized,
-    #[error("the bearer token is not valid for this server")]
-    BadToken,
+    #[error("authentication required: send Authorization: Bearer <token> (connect with OAuth, or use a token from `dust-mcp token new`)")]
+    Unauthorized(Challenge),
+    #[error("the bearer token is not valid for this server (unknown, expired, revoked, or for another resource)")]
+    BadToken(Challenge),
+    #[error("this request touches your data: connect (sign in) first, then retry")]
+    SignInRequired(Challenge),
+    #[error("the bearer token lacks the scope this request needs; authorize again")]
+    InsufficientScope(Challenge),
     #[error("admin routes need Authorization: Bearer <admin token>; set admin_token_sha256 in the config")]
     AdminUnauthorized,
     #[error("Content-Type must be application/json")]
@@ -88,9 +121,11 @@ impl EdgeError {
         match self {
             EdgeError::BadHost(_) => "bad_host",
             EdgeError::BadOrigin(_) => "bad_origin",
-            EdgeError::Unauthorized | EdgeError::BadToken | EdgeError::AdminUnauthorized => {
-                "unauthorized"
-            }
+            EdgeError::Unauthorized(_)
+            | EdgeError::BadToken(_)
+            | EdgeError::SignInRequired(_)
+            | EdgeError::InsufficientScope(_)
+            | EdgeError::AdminUnauthorized => "unauthorized",
             EdgeError::UnsupportedMediaType => "media_type",
             EdgeError::NotAcceptable | EdgeError::NotAcceptableSse => "not_acceptable",
             EdgeError::UnsupportedVersion(_) => "version",
@@ -119,9 +154,11 @@ impl ResponseError for EdgeError {
             // a server that does not serve that name.
             EdgeError::BadHost(_) => StatusCode::MISDIRECTED_REQUEST,
             EdgeError::BadOrigin(_) => StatusCode::FORBIDDEN,
-            EdgeError::Unauthorized | EdgeError::BadToken | EdgeError::AdminUnauthorized => {
-                StatusCode::UNAUTHORIZED
-            }
+            EdgeError::Unauthorized(_)
+            | EdgeError::BadToken(_)
+            | EdgeError::SignInRequired(_)
+            | EdgeError::AdminUnauthorized => StatusCode::UNAUTHORIZED,
+            EdgeError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             EdgeError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             EdgeError::NotAcceptable | EdgeError::NotAcceptableSse => StatusCode::NOT_ACCEPTABLE,
             EdgeError::Lookup(LookupError::NotFound) | EdgeError::SessionClosed => {
@@ -140,13 +177,20 @@ impl ResponseError for EdgeError {
             tracing::warn!(error = %detail, "internal error at the edge");
         }
         let mut res = HttpResponse::build(self.status_code());
-        if matches!(self, EdgeError::Unauthorized | EdgeError::BadToken) {
-            let challenge = if matches!(self, EdgeError::BadToken) {
-                r#"Bearer realm="dust-mcp", error="invalid_token""#
-            } else {
-                r#"Bearer realm="dust-mcp""#
-            };
-            res.insert_header(("WWW-Authenticate", challenge));
+        // MCP 2025-11-25 authorization: every 401 names the resource metadata so clients can
+        // discover the authorization server; a 403 asks for the missing scope.
+        match self {
+            EdgeError::Unauthorized(c) => {
+                res.insert_header(("WWW-Authenticate", c.header(None)));
+            }
+            // Claude's lazy authentication: `invalid_token` makes it show its Connect card.
+            EdgeError::BadToken(c) | EdgeError::SignInRequired(c) => {
+                res.insert_header(("WWW-Authenticate", c.header(Some("invalid_token"))));
+            }
+            EdgeError::InsufficientScope(c) => {
+                res.insert_header(("WWW-Authenticate", c.header(Some("insufficient_scope"))));
+            }
+            _ => {}
         }
         if matches!(self, EdgeError::AdminUnauthorized) {
             res.insert_header(("WWW-Authenticate", r#"Bearer realm="dust-mcp-admin""#));

@@ -3,6 +3,7 @@
 //! SQLite one. Every call is blocking: run it on a pool thread or through [`StoreHandle`]
 //! (a `SyncArbiter`), never on an async worker.
 
+pub mod oauth;
 mod sqlite;
 mod worker;
 

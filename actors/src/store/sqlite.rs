@@ -20,7 +20,8 @@ pub const DB_FILE_NAME: &str = "dust-mcp.sqlite3";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Ordered migrations; entry `i` brings the schema to version `i + 1`. Never edit a shipped one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE files (
     id          TEXT PRIMARY KEY,
     owner       TEXT NOT NULL,
@@ -60,7 +61,10 @@ CREATE TABLE audit_log (
     detail      TEXT
 );
 CREATE INDEX audit_by_principal ON audit_log (principal, id);
-"#];
+"#,
+    // 2: the OAuth authorization server's clients, codes, grants and tokens.
+    super::oauth::MIGRATION_OAUTH,
+];
 
 /// A [`HealthStore`] on one SQLite connection.
 pub struct SqliteStore {
