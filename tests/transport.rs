@@ -393,7 +393,10 @@ async fn completion_resources_and_prompts_answer_like_the_conformance_suite_expe
         .iter()
         .filter_map(|t| t["uriTemplate"].as_str())
         .collect();
-    assert!(templates.contains(&"test://template/{id}/data"), "{templates:?}");
+    assert!(
+        templates.contains(&"test://template/{id}/data"),
+        "{templates:?}"
+    );
     let m = c
         .rpc(
             "resources/subscribe",
