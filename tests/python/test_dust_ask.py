@@ -10,7 +10,7 @@ import os
 import pytest
 from mcp import Client
 
-URL = os.environ.get("DUST_MCP_URL", "http://127.0.0.1:8080/mcp")
+URL = os.environ.get("MCP_TEST_URL", "http://127.0.0.1:8080/mcp")
 
 
 @pytest.mark.anyio

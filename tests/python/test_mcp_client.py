@@ -1,7 +1,7 @@
 """The official Python MCP client (mcp 2.3.0) against a running dust-mcp.
 
 The server is started by `.ci/test` (or by hand) with `--no-auth --conformance-fixtures`; its
-MCP URL comes from DUST_MCP_URL. Both connection modes are exercised: `legacy` (the initialize
+MCP URL comes from MCP_TEST_URL. Both connection modes are exercised: `legacy` (the initialize
 handshake) and `auto` (a 2026-07-28 `server/discover` probe first, which must fall back cleanly).
 """
 
@@ -10,7 +10,7 @@ import os
 import pytest
 from mcp import Client
 
-URL = os.environ.get("DUST_MCP_URL", "http://127.0.0.1:8080/mcp")
+URL = os.environ.get("MCP_TEST_URL", "http://127.0.0.1:8080/mcp")
 MODES = ["legacy", "auto"]
 
 

@@ -54,6 +54,8 @@ def server():
         [BIN, "serve", "--bind", f"127.0.0.1:{port}", "--data-dir", str(Path(tmp.name) / "data"),
          "--config", str(config), "--conformance-fixtures"],
         stdout=log, stderr=subprocess.STDOUT,
+        # The server reads DUST_MCP_* and DUST_* variables as configuration; start it clean.
+        env={k: v for k, v in os.environ.items() if not k.startswith("DUST_")},
     )
     base = f"http://127.0.0.1:{port}"
     try:
