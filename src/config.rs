@@ -282,7 +282,7 @@ impl DustConfig {
 }
 
 /// One user allowed in by bearer token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
     /// Unique name; the principal.
@@ -298,6 +298,25 @@ pub struct UserConfig {
     /// IANA time zone for Dust's message context (e.g. `Europe/Paris`).
     #[serde(default)]
     pub timezone: Option<String>,
+    /// The user's own Dust API key, used for their `dust_*` calls instead of the workspace's
+    /// (same workspace and base URL). Never logged.
+    #[serde(default)]
+    pub dust_api_key: Option<String>,
+}
+
+impl std::fmt::Debug for UserConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserConfig")
+            .field("name", &self.name)
+            .field("full_name", &self.full_name)
+            .field("email", &self.email)
+            .field("timezone", &self.timezone)
+            .field(
+                "dust_api_key",
+                &self.dust_api_key.as_ref().map(|_| "[redacted]"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Config {
@@ -596,6 +615,7 @@ mod tests {
             full_name: None,
             email: None,
             timezone: None,
+            dust_api_key: None,
         });
         assert!(c.validate().unwrap_err().to_string().contains("64 hex"));
     }

@@ -72,15 +72,30 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let secret = session_secret(&config)?;
     let metrics = Arc::new(Metrics::new()?);
     let (dust_settings, simulator) = dust_settings(&config).await?;
+    let dust_settings_base = dust_settings.clone();
     let dust = DustShared::new(dust_settings)?;
     let health = health_service(&config, &secret)?;
     let mut catalogue = Catalogue::new();
     let fragments_from = health.clone();
     let fragments: Arc<tools::dust::FragmentSource> =
         Arc::new(move |principal, ids| fragments_from.fragments(principal, ids));
+    let mut access = tools::dust::DustAccess::workspace(dust.clone());
+    for user in &config.users {
+        if let Some(key) = user
+            .dust_api_key
+            .as_deref()
+            .filter(|k| !k.trim().is_empty())
+        {
+            let mut own = dust_settings_base.clone();
+            own.api_key = Secret::new(key);
+            access
+                .per_user
+                .insert(user.name.clone(), DustShared::new(own)?);
+        }
+    }
     tools::dust::register(
         &mut catalogue,
-        dust.clone(),
+        access,
         DustToolSettings {
             call_cap: Config::secs(config.dust.call_timeout_secs),
             coalesce: Duration::from_millis(config.dust.coalesce_ms),

@@ -475,3 +475,54 @@ async fn dust_ask_attaches_health_summaries_to_the_conversation() {
     );
     server.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_user_with_their_own_dust_key_calls_dust_with_it_and_others_use_the_workspace_key() {
+    let server = TestServer::builder()
+        .users(&[("alice", "token-a"), ("bob", "token-b")])
+        .config(|c| {
+            // Bob's key is not one the (demo) workspace knows, so his calls must fail with
+            // Dust's own refusal while Alice's, on the workspace key, succeed.
+            c.users[1].dust_api_key = Some("sk-bobs-own-key".into());
+            c.users[0].full_name = Some("Alice Martin".into());
+            c.users[0].timezone = Some("Europe/Paris".into());
+        })
+        .start()
+        .await;
+    let mut alice = server.client_with_token("token-a");
+    alice.initialize(LATEST).await;
+    let (_, ok) = alice.call_tool("dust_list_agents", json!({}), None).await;
+    assert_eq!(ok["result"]["isError"], false, "{ok}");
+    // Dust's message context comes from the principal's profile.
+    let (_, asked) = alice
+        .call_tool(
+            "dust_ask",
+            json!({"agent": "writer", "message": "hello"}),
+            None,
+        )
+        .await;
+    let conversation = asked["result"]["structuredContent"]["conversation_id"].clone();
+    let (_, transcript) = alice
+        .call_tool(
+            "dust_get_conversation",
+            json!({"conversation_id": conversation}),
+            None,
+        )
+        .await;
+    assert!(
+        text_of(&transcript).contains("**Alice Martin**: hello"),
+        "{transcript}"
+    );
+
+    let mut bob = server.client_with_token("token-b");
+    bob.initialize(LATEST).await;
+    let (_, refused) = bob.call_tool("dust_list_agents", json!({}), None).await;
+    assert_eq!(refused["result"]["isError"], true, "{refused}");
+    let text = text_of(&refused);
+    assert!(text.contains("invalid_api_key"), "{text}");
+    assert!(
+        !text.contains("sk-bobs-own-key"),
+        "the key never shows: {text}"
+    );
+    server.stop().await;
+}

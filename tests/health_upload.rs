@@ -49,6 +49,7 @@ impl Harness {
                     full_name: None,
                     email: None,
                     timezone: None,
+                    dust_api_key: None,
                 })
                 .collect(),
             ..Config::default()

@@ -582,6 +582,7 @@ async fn grants_survive_a_restart_on_the_same_data_dir() {
                     full_name: None,
                     email: None,
                     timezone: None,
+                    dust_api_key: None,
                 })
                 .collect(),
             ..Config::default()

@@ -283,6 +283,7 @@ mod tests {
             full_name: None,
             email: None,
             timezone: None,
+            dust_api_key: None,
         }
     }
 

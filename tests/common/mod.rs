@@ -161,6 +161,7 @@ impl TestServerBuilder {
                 full_name: None,
                 email: None,
                 timezone: None,
+                dust_api_key: None,
             })
             .collect();
         self

@@ -55,9 +55,36 @@ impl Default for DustToolSettings {
     }
 }
 
+/// Which Dust credentials serve whom: the workspace's, unless a user has a key of their own.
+#[derive(Clone)]
+pub struct DustAccess {
+    /// The workspace's client state (its API key, breaker, limiter, agent cache).
+    pub workspace: Arc<DustShared>,
+    /// Users with their own Dust API key (`[[users]] dust_api_key`), by principal name.
+    pub per_user: HashMap<String, Arc<DustShared>>,
+}
+
+impl DustAccess {
+    /// The workspace's credentials for everyone.
+    pub fn workspace(shared: Arc<DustShared>) -> DustAccess {
+        DustAccess {
+            workspace: shared,
+            per_user: HashMap::new(),
+        }
+    }
+
+    /// A client for this thread with the credentials that serve `principal`.
+    pub fn client_for(&self, principal: &Principal) -> DustClient {
+        self.per_user
+            .get(&*principal.name)
+            .unwrap_or(&self.workspace)
+            .client()
+    }
+}
+
 /// What the Dust tools share.
 pub struct DustTools {
-    shared: Arc<DustShared>,
+    access: DustAccess,
     settings: DustToolSettings,
 }
 
@@ -70,11 +97,11 @@ pub type FragmentSource = dyn Fn(&Principal, &[String]) -> LocalBoxFuture<'stati
 /// Registers the Dust tools and prompt.
 pub fn register(
     catalogue: &mut Catalogue,
-    shared: Arc<DustShared>,
+    access: DustAccess,
     settings: DustToolSettings,
     fragments: Option<Arc<FragmentSource>>,
 ) {
-    let tools = Arc::new(DustTools { shared, settings });
+    let tools = Arc::new(DustTools { access, settings });
     let t = tools.clone();
     catalogue.add_tool(FnTool::new(list_agents_tool(), move |ctx, args| {
         let t = t.clone();
@@ -293,16 +320,16 @@ impl Reporter {
 }
 
 impl DustTools {
-    fn client(&self) -> DustClient {
-        self.shared.client()
+    fn client(&self, principal: &Principal) -> DustClient {
+        self.access.client_for(principal)
     }
 
-    async fn list_agents(&self, _ctx: RequestContext, args: JsonObject) -> ToolOutcome {
+    async fn list_agents(&self, ctx: RequestContext, args: JsonObject) -> ToolOutcome {
         let args: ListArgs = match tool_args("dust_list_agents", args) {
             Ok(a) => a,
             Err(r) => return Ok(r),
         };
-        let listed = match self.client().list_agents().await {
+        let listed = match self.client(&ctx.principal).list_agents().await {
             Ok(l) => l,
             Err(e) => return Ok(dust_error(&e)),
         };
@@ -430,7 +457,7 @@ impl DustTools {
         reporter: &Reporter,
     ) -> Result<Answer, CallToolResult> {
         let deadline = tokio::time::Instant::now() + cap;
-        let client = self.client();
+        let client = self.client(principal);
         let agent = self.resolve_agent(&client, agent).await?;
         reporter.report(1, &format!("Asking {}…", agent.name));
         let new = NewMessage {
@@ -648,12 +675,16 @@ impl DustTools {
         Ok(result)
     }
 
-    async fn get_conversation(&self, _ctx: RequestContext, args: JsonObject) -> ToolOutcome {
+    async fn get_conversation(&self, ctx: RequestContext, args: JsonObject) -> ToolOutcome {
         let args: ConversationArgs = match tool_args("dust_get_conversation", args) {
             Ok(a) => a,
             Err(r) => return Ok(r),
         };
-        let conv = match self.client().get_conversation(&args.conversation_id).await {
+        let conv = match self
+            .client(&ctx.principal)
+            .get_conversation(&args.conversation_id)
+            .await
+        {
             Ok(c) => c,
             Err(e) => return Ok(dust_error(&e)),
         };
@@ -797,14 +828,14 @@ impl PromptHandler for DustAgentPrompt {
 
     fn complete(
         &self,
-        _ctx: RequestContext,
+        ctx: RequestContext,
         argument: &str,
         value: &str,
     ) -> LocalBoxFuture<'static, Vec<String>> {
         if argument != "agent" {
             return Box::pin(futures::future::ready(Vec::new()));
         }
-        let client = self.tools.client();
+        let client = self.tools.client(&ctx.principal);
         let prefix = value.to_lowercase();
         Box::pin(async move {
             let Ok(listed) = client.list_agents().await else {
