@@ -158,6 +158,62 @@ pub async fn register(
         .json(body))
 }
 
+/// Refuses a URL whose host resolves to a loopback, private, link-local, shared (CGNAT) or
+/// otherwise non-public address. (Resolution happens again when connecting; a DNS answer that
+/// changes in between is not caught here.)
+async fn ensure_public_host(url: &str) -> Result<(), String> {
+    let uri: Uri = url.parse().map_err(|_| "not a valid URL".to_owned())?;
+    let host = uri
+        .host()
+        .ok_or("the URL has no host")?
+        .trim_matches(['[', ']']);
+    let port = uri.port_u16().unwrap_or(443);
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("cannot resolve {host} ({e})"))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!("{host} resolves to no address"));
+    }
+    match addrs.iter().find(|a| !is_public(a.ip())) {
+        Some(a) => Err(format!(
+            "{host} resolves to the non-public address {}",
+            a.ip()
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Whether an address is on the public Internet.
+fn is_public(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..=127).contains(&b)) // shared address space (CGNAT)
+                || a >= 224) // multicast and reserved
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80) // link local
+        }
+    }
+}
+
 impl OAuth {
     /// Whether `client_id` names a client metadata document we may fetch.
     pub(super) fn is_metadata_url(&self, client_id: &str) -> bool {
@@ -197,6 +253,11 @@ impl OAuth {
         let bad = |why: String| {
             OAuthError::InvalidClient(format!("client metadata document {url}: {why}"))
         };
+        // A client_id URL is chosen by whoever registers; never let it make us fetch from our
+        // own network (SSRF). The test-only http://127.0.0.1 documents are the one exception.
+        if url.starts_with("https://") {
+            ensure_public_host(url).await.map_err(bad)?;
+        }
         let http = awc::Client::builder()
             .timeout(METADATA_TIMEOUT)
             .disable_redirects()
@@ -313,6 +374,18 @@ fn form_decode(s: &str) -> String {
 mod tests {
     use super::*;
 
+    #[actix_rt::test]
+    async fn metadata_documents_on_our_own_network_are_refused_before_any_fetch() {
+        for url in [
+            "https://127.0.0.1:9/client.json",
+            "https://localhost/client.json",
+            "https://[::1]/c.json",
+        ] {
+            let err = ensure_public_host(url).await.unwrap_err();
+            assert!(err.contains("non-public"), "{url}: {err}");
+        }
+    }
+
     #[test]
     fn claude_and_loopback_redirects_are_allowed_and_others_are_not() {
         assert!(redirect_allowed(
@@ -326,6 +399,24 @@ mod tests {
         assert!(redirect_allowed("http://127.0.0.1:53127/callback", &[]));
         assert!(redirect_allowed("http://localhost:9/cb", &[]));
         assert!(!redirect_allowed("https://evil.example/cb", &[]));
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["8.8.8.8", "160.79.106.1", "2606:4700::1111"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
         assert!(!redirect_allowed("http://127.0.0.1.evil.example/cb", &[]));
         assert!(!redirect_allowed("https://claude.ai/other", &[]));
         assert!(redirect_allowed(
