@@ -137,6 +137,11 @@ pub struct AuthConfig {
     pub refresh_token_ttl_secs: u64,
     /// Lifetime of an authorization code, in seconds. Default 60.
     pub code_ttl_secs: u64,
+    /// A refresh token presented again within this many seconds of its rotation gets one more
+    /// pair instead of revoking the grant: Claude refreshes from several machines and retries
+    /// refreshes whose answer it lost. Later reuse still revokes the whole grant. 0 turns the
+    /// grace off. Default 30.
+    pub refresh_reuse_grace_secs: u64,
     /// Sign-in attempts per minute per client address, and failed ones per client. Default 10.
     pub sign_in_attempts_per_minute: u32,
     /// Take the client address from `X-Forwarded-For` (set it behind a TLS proxy you run).
@@ -154,6 +159,7 @@ impl Default for AuthConfig {
             access_token_ttl_secs: 3600,
             refresh_token_ttl_secs: 90 * 24 * 3600,
             code_ttl_secs: 60,
+            refresh_reuse_grace_secs: 30,
             sign_in_attempts_per_minute: 10,
             trust_forwarded_for: false,
             allow_http_client_metadata: false,

@@ -210,6 +210,7 @@ fn oauth_server(config: &Config, secret: &[u8]) -> Result<OAuth, StartError> {
         access_ttl_secs: secs(a.access_token_ttl_secs),
         refresh_ttl_secs: secs(a.refresh_token_ttl_secs),
         code_ttl_secs: secs(a.code_ttl_secs),
+        refresh_reuse_grace_secs: secs(a.refresh_reuse_grace_secs),
         attempts_per_minute: a.sign_in_attempts_per_minute,
         trust_forwarded_for: a.trust_forwarded_for,
         allow_http_client_metadata: a.allow_http_client_metadata,

@@ -314,8 +314,34 @@ async fn pkce_resource_redirect_and_client_mistakes_are_refused() {
 }
 
 #[actix_web::test]
-async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_whole_grant() {
+async fn a_refresh_repeated_within_the_grace_gets_another_pair_and_keeps_the_grant() {
+    // Claude refreshes from several machines and retries refreshes whose answer it lost: the
+    // same refresh token twice in a moment must not sign the user out.
     let server = oauth_server().start().await;
+    let (client, t) = grant(&server).await;
+    let r1 = t["refresh_token"].as_str().unwrap().to_owned();
+    let first = refresh(&server, &client, &r1).await;
+    let again = refresh(&server, &client, &r1).await;
+    assert_eq!((first.status, again.status), (200, 200), "{}", again.body);
+    let (t1, t2) = (first.json(), again.json());
+    assert_ne!(t1["refresh_token"], t2["refresh_token"]);
+    for t in [&t1, &t2] {
+        let access = t["access_token"].as_str().unwrap();
+        assert_eq!(ping_status(&server, access).await.0, 200, "both pairs work");
+    }
+    // Each new refresh token rotates on its own.
+    let next = refresh(&server, &client, t2["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(next.status, 200);
+    server.stop().await;
+}
+
+#[actix_web::test]
+async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_whole_grant() {
+    // No grace: any second use of a rotated refresh token is reuse.
+    let server = oauth_server()
+        .config(|c| c.auth.refresh_reuse_grace_secs = 0)
+        .start()
+        .await;
     let (client, t) = grant(&server).await;
     let r1 = t["refresh_token"].as_str().unwrap().to_owned();
     let rotated = refresh(&server, &client, &r1).await;

@@ -47,7 +47,10 @@ def server():
     tmp = tempfile.TemporaryDirectory()
     config = Path(tmp.name) / "config.toml"
     digest = hashlib.sha256(PAT.encode()).hexdigest()
-    config.write_text(f'[[users]]\nname = "pat-user"\ntoken_sha256 = "{digest}"\n')
+    # No refresh grace: the test proves that presenting a rotated refresh token again is refused.
+    config.write_text(
+        f'[auth]\nrefresh_reuse_grace_secs = 0\n\n[[users]]\nname = "pat-user"\ntoken_sha256 = "{digest}"\n'
+    )
     port = _free_port()
     log = open(Path(tmp.name) / "server.log", "wb")
     proc = subprocess.Popen(

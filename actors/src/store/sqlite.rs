@@ -64,6 +64,8 @@ CREATE INDEX audit_by_principal ON audit_log (principal, id);
 "#,
     // 2: the OAuth authorization server's clients, codes, grants and tokens.
     super::oauth::MIGRATION_OAUTH,
+    // 3: when a refresh token was rotated away, for the concurrent-refresh grace window.
+    super::oauth::MIGRATION_REFRESH_USED_AT,
 ];
 
 /// A [`HealthStore`] on one SQLite connection.

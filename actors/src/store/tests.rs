@@ -43,7 +43,7 @@ fn migrations_run_once_and_reopening_keeps_data() {
     let (parsed, _) = parsed_keto(1);
     let id = {
         let mut s = SqliteStore::open(&path).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 2);
+        assert_eq!(s.schema_version().unwrap(), 3);
         s.insert_file(new_file("alice", "aa", &parsed))
             .unwrap()
             .record()
@@ -51,7 +51,7 @@ fn migrations_run_once_and_reopening_keeps_data() {
             .clone()
     };
     let mut s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 2);
+    assert_eq!(s.schema_version().unwrap(), 3);
     assert!(s.get_file("alice", &id).unwrap().is_some());
 }
 

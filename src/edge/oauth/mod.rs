@@ -56,6 +56,8 @@ pub struct OAuthSettings {
     pub refresh_ttl_secs: i64,
     /// Authorization code lifetime, seconds.
     pub code_ttl_secs: i64,
+    /// Seconds after a rotation during which the rotated refresh token may be presented again.
+    pub refresh_reuse_grace_secs: i64,
     /// Sign-in attempts per minute per address and failed ones per client.
     pub attempts_per_minute: u32,
     /// Trust the last `X-Forwarded-For` entry as the client address.

@@ -162,7 +162,10 @@ impl OAuth {
             return Err(invalid("refresh token revoked"));
         }
         let family = record.family;
-        if record.used {
+        let now = unix_now();
+        let grace = self.settings.refresh_reuse_grace_secs;
+        let in_grace = record.used && grace > 0 && record.used_at.is_some_and(|t| now - t <= grace);
+        if record.used && !in_grace {
             // OAuth 2.1 §4.3.1: reuse of a rotated refresh token means it leaked.
             tracing::warn!(client_id = %family.client_id, user = %family.user, "refresh token reused; the whole grant is revoked");
             let id = family.id.clone();
@@ -186,10 +189,18 @@ impl OAuth {
         }
         let (access, refresh, body) = self.new_pair(&family);
         let id = family.id.clone();
-        let rotated = self
-            .store
-            .run(move |s| s.rotate_refresh(&hash, &id, &access, &refresh))
-            .await?;
+        let rotated = if in_grace {
+            // The same client refreshing twice in a moment (several machines, or a retry of a
+            // lost answer): one more pair, and the grant lives on.
+            tracing::info!(client_id = %family.client_id, user = %family.user, "refresh token presented again within the grace; issuing another pair");
+            self.store
+                .run(move |s| s.reissue_after_rotation(&hash, &id, now - grace, &access, &refresh))
+                .await?
+        } else {
+            self.store
+                .run(move |s| s.rotate_refresh(&hash, &id, now, &access, &refresh))
+                .await?
+        };
         if !rotated {
             let id = family.id.clone();
             self.store.run(move |s| s.revoke_family(&id)).await?;

@@ -17,6 +17,11 @@ pub use worker::{OAuthHandle, OAuthWorker};
 
 use super::{sql, SqliteStore, StoreError};
 
+/// Migration 3: when a refresh token was rotated away (`used_at`, Unix seconds), so a second
+/// refresh with the same token within a short grace is told apart from a leaked token's reuse.
+pub(crate) const MIGRATION_REFRESH_USED_AT: &str =
+    "ALTER TABLE oauth_tokens ADD COLUMN used_at INTEGER;";
+
 /// Schema of the OAuth tables; appended to the shared migration list in `sqlite.rs`.
 pub(crate) const MIGRATION_OAUTH: &str = r#"
 CREATE TABLE oauth_clients (
@@ -141,6 +146,8 @@ pub struct TokenRecord {
     pub expires_at: i64,
     /// A refresh token already rotated away (presenting it again is reuse).
     pub used: bool,
+    /// When it was rotated away (Unix seconds), for refresh tokens rotated since migration 3.
+    pub used_at: Option<i64>,
     /// The token or its whole grant was revoked.
     pub revoked: bool,
     /// The grant.
@@ -369,7 +376,7 @@ impl OAuthStore {
     pub fn token(&mut self, sha256: &str) -> Result<Option<TokenRecord>, StoreError> {
         self.conn
             .prepare_cached(&format!(
-                "SELECT t.kind, t.expires_at, t.used, t.revoked OR f.revoked, {FAMILY_COLUMNS}
+                "SELECT t.kind, t.expires_at, t.used, t.revoked OR f.revoked, t.used_at, {FAMILY_COLUMNS}
                  FROM oauth_tokens t JOIN oauth_families f ON f.id = t.family_id
                  WHERE t.token_sha256 = ?1"
             ))
@@ -384,7 +391,8 @@ impl OAuthStore {
                         expires_at: r.get(1)?,
                         used: r.get(2)?,
                         revoked: r.get(3)?,
-                        family: family_at(r, 4)?,
+                        used_at: r.get(4)?,
+                        family: family_at(r, 5)?,
                     })
                 })
                 .optional()
@@ -398,6 +406,7 @@ impl OAuthStore {
         &mut self,
         old_sha256: &str,
         family_id: &str,
+        now: i64,
         access: &NewToken,
         refresh: &NewToken,
     ) -> Result<bool, StoreError> {
@@ -407,12 +416,45 @@ impl OAuthStore {
             .map_err(sql("begin"))?;
         let n = tx
             .execute(
-                "UPDATE oauth_tokens SET used = 1
+                "UPDATE oauth_tokens SET used = 1, used_at = ?2
                  WHERE token_sha256 = ?1 AND kind = 'refresh' AND used = 0 AND revoked = 0",
-                [old_sha256],
+                params![old_sha256, now],
             )
             .map_err(sql("rotate refresh token"))?;
         if n == 0 {
+            return Ok(false);
+        }
+        insert_token(&tx, TokenKind::Access, family_id, access)?;
+        insert_token(&tx, TokenKind::Refresh, family_id, refresh)?;
+        tx.commit().map_err(sql("commit"))?;
+        Ok(true)
+    }
+
+    /// A second refresh with a token rotated away at or after `rotated_since` (a client retrying
+    /// a refresh whose answer it lost, or two of its machines refreshing at once): issues one
+    /// more pair in the same grant. `false` when the token is not such a token (nothing stored).
+    pub fn reissue_after_rotation(
+        &mut self,
+        old_sha256: &str,
+        family_id: &str,
+        rotated_since: i64,
+        access: &NewToken,
+        refresh: &NewToken,
+    ) -> Result<bool, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql("begin"))?;
+        let eligible: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM oauth_tokens t JOIN oauth_families f ON f.id = t.family_id
+                  WHERE t.token_sha256 = ?1 AND t.kind = 'refresh' AND t.used = 1 AND t.revoked = 0
+                    AND f.revoked = 0 AND t.used_at >= ?2)",
+                params![old_sha256, rotated_since],
+                |r| r.get(0),
+            )
+            .map_err(sql("check rotated refresh token"))?;
+        if !eligible {
             return Ok(false);
         }
         insert_token(&tx, TokenKind::Access, family_id, access)?;

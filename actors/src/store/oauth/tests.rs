@@ -60,10 +60,10 @@ fn a_code_redeems_once_and_a_refresh_token_rotates_once() {
     assert_eq!(a1.kind, TokenKind::Access);
     assert_eq!(a1.family.user, "alice");
     assert!(s
-        .rotate_refresh("r1", "f1", &tok("a3", later), &tok("r3", later))
+        .rotate_refresh("r1", "f1", 100, &tok("a3", later), &tok("r3", later))
         .unwrap());
     assert!(!s
-        .rotate_refresh("r1", "f1", &tok("a4", later), &tok("r4", later))
+        .rotate_refresh("r1", "f1", 100, &tok("a4", later), &tok("r4", later))
         .unwrap());
     assert!(s.token("r1").unwrap().unwrap().used);
     assert_eq!(s.active_grants().unwrap()[0].active, 1);
