@@ -17,7 +17,9 @@ pub use crate::health::Period;
 use crate::health::{Aggregate, Summary};
 
 pub use sqlite::{SqliteStore, DB_FILE_NAME};
-pub use worker::{panic_message as worker_panic_message, StoreHandle, StoreWorker};
+pub use worker::{
+    panic_message as worker_panic_message, Opener, StoreHandle, StoreWorker, Workers,
+};
 
 /// Why a store operation failed. Messages name the operation; they never hold file content.
 #[derive(Debug, thiserror::Error)]

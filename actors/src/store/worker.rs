@@ -1,41 +1,49 @@
-//! `StoreWorker`: a `SyncArbiter` of threads that each own a store connection, so async code
-//! (tools, HTTP handlers) reaches the blocking store through a mailbox, never on its own thread.
+//! `Workers<S>`: a `SyncArbiter` of threads that each own one blocking store connection of type
+//! `S` (the health store, the OAuth store), so async code (tools, HTTP handlers) reaches it
+//! through a mailbox and never blocks its own thread. A panic inside a call fails that call
+//! only: the thread drops its connection, opens a fresh one on the next call, and lives on.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::{
+    panic::{catch_unwind, AssertUnwindSafe},
+    sync::Arc,
+};
 
 use actix::{Actor, Addr, Handler, Message, SyncArbiter, SyncContext};
 
 use super::{HealthStore, StoreError, StoreFactory};
 
-/// A function run against a worker's store.
-type StoreFn<R> = Box<dyn FnOnce(&mut dyn HealthStore) -> Result<R, StoreError> + Send>;
+/// Opens a connection of type `S`.
+pub type Opener<S> = Arc<dyn Fn() -> Result<S, StoreError> + Send + Sync>;
 
-/// One blocking store call.
-pub struct StoreCall<R>(StoreFn<R>);
+/// A function run against a worker's connection.
+type CallFn<S, R> = Box<dyn FnOnce(&mut S) -> Result<R, StoreError> + Send>;
 
-impl<R: Send + 'static> Message for StoreCall<R> {
+/// One blocking call against a worker's connection.
+pub struct StoreCall<S: 'static, R>(CallFn<S, R>);
+
+impl<S: 'static, R: Send + 'static> Message for StoreCall<S, R> {
     type Result = Result<R, StoreError>;
 }
 
 /// A store thread. A connection that fails to open is retried on the next call.
-pub struct StoreWorker {
-    factory: StoreFactory,
-    store: Option<Box<dyn HealthStore>>,
+pub struct StoreWorker<S: 'static> {
+    open: Opener<S>,
+    store: Option<S>,
 }
 
-impl Actor for StoreWorker {
+impl<S: Unpin + 'static> Actor for StoreWorker<S> {
     type Context = SyncContext<Self>;
 }
 
-impl<R: Send + 'static> Handler<StoreCall<R>> for StoreWorker {
+impl<S: Unpin + 'static, R: Send + 'static> Handler<StoreCall<S, R>> for StoreWorker<S> {
     type Result = Result<R, StoreError>;
 
     /// Runs the call; a panic fails that call only (a panic would kill the thread for good).
-    fn handle(&mut self, call: StoreCall<R>, _: &mut SyncContext<Self>) -> Self::Result {
+    fn handle(&mut self, call: StoreCall<S, R>, _: &mut SyncContext<Self>) -> Self::Result {
         if self.store.is_none() {
-            self.store = Some((self.factory)()?);
+            self.store = Some((self.open)()?);
         }
-        let Some(store) = self.store.as_deref_mut() else {
+        let Some(store) = self.store.as_mut() else {
             return Err(StoreError::Unavailable);
         };
         match catch_unwind(AssertUnwindSafe(|| (call.0)(store))) {
@@ -58,26 +66,56 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-/// Async access to the store threads.
-#[derive(Clone)]
-pub struct StoreHandle {
-    addr: Addr<StoreWorker>,
+/// Async access to the threads of one kind of store.
+pub struct Workers<S: Unpin + 'static> {
+    addr: Addr<StoreWorker<S>>,
 }
 
-impl std::fmt::Debug for StoreHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreHandle").finish_non_exhaustive()
+impl<S: Unpin + 'static> Clone for Workers<S> {
+    fn clone(&self) -> Self {
+        Workers {
+            addr: self.addr.clone(),
+        }
     }
 }
 
-impl StoreHandle {
+impl<S: Unpin + 'static> std::fmt::Debug for Workers<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workers").finish_non_exhaustive()
+    }
+}
+
+impl<S: Unpin + 'static> Workers<S> {
     /// Starts `threads` store threads (at least one) in the current actix system.
-    pub fn start(threads: usize, factory: StoreFactory) -> StoreHandle {
+    pub fn start(threads: usize, open: Opener<S>) -> Workers<S> {
         let addr = SyncArbiter::start(threads.max(1), move || StoreWorker {
-            factory: factory.clone(),
+            open: open.clone(),
             store: None,
         });
-        StoreHandle { addr }
+        Workers { addr }
+    }
+
+    /// Runs `f` on a store thread and waits for its result.
+    pub async fn run<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut S) -> Result<R, StoreError> + Send + 'static,
+    {
+        self.addr
+            .send(StoreCall(Box::new(f)))
+            .await
+            .map_err(|_| StoreError::Unavailable)?
+    }
+}
+
+/// Async access to the health store threads.
+#[derive(Clone, Debug)]
+pub struct StoreHandle(Workers<Box<dyn HealthStore>>);
+
+impl StoreHandle {
+    /// Starts `threads` health store threads (at least one) in the current actix system.
+    pub fn start(threads: usize, factory: StoreFactory) -> StoreHandle {
+        StoreHandle(Workers::start(threads, factory))
     }
 
     /// Runs `f` on a store thread and waits for its result.
@@ -86,9 +124,6 @@ impl StoreHandle {
         R: Send + 'static,
         F: FnOnce(&mut dyn HealthStore) -> Result<R, StoreError> + Send + 'static,
     {
-        self.addr
-            .send(StoreCall(Box::new(f)))
-            .await
-            .map_err(|_| StoreError::Unavailable)?
+        self.0.run(move |s| f(s.as_mut())).await
     }
 }

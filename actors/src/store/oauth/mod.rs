@@ -13,7 +13,7 @@ use std::{
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-pub use worker::{OAuthHandle, OAuthWorker};
+pub use worker::OAuthHandle;
 
 use super::{sql, SqliteStore, StoreError};
 
