@@ -46,13 +46,21 @@ pub fn dispatch(
 ) -> Pending {
     let method = req.method.as_str();
     let params = &req.params;
+    let handlers = catalogue.resource_handlers();
+    let paged = (page_size, method, params);
     match method {
-        "tools/list" => ready(list_tools(catalogue, page_size, method, params)),
+        "tools/list" => ready(list("tools", catalogue.tool_definitions(), paged)),
         "tools/call" => call_tool(catalogue, ctx, method, params).unwrap_or_else(err),
-        "resources/list" => ready(list_resources(catalogue, &ctx, page_size, method, params)),
-        "resources/templates/list" => ready(list_templates(catalogue, page_size, method, params)),
+        "resources/list" => {
+            let all = handlers.iter().flat_map(|h| h.list(&ctx)).collect();
+            ready(list("resources", all, paged))
+        }
+        "resources/templates/list" => {
+            let all = handlers.iter().flat_map(|h| h.templates()).collect();
+            ready(list("resourceTemplates", all, paged))
+        }
         "resources/read" => read_resource(catalogue, ctx, method, params).unwrap_or_else(err),
-        "prompts/list" => ready(list_prompts(catalogue, page_size, method, params)),
+        "prompts/list" => ready(list("prompts", catalogue.prompt_definitions(), paged)),
         "prompts/get" => get_prompt(catalogue, ctx, method, params).unwrap_or_else(err),
         "completion/complete" => complete(catalogue, ctx, method, params).unwrap_or_else(err),
         _ => ready(Err(ErrorData::new(
@@ -63,75 +71,19 @@ pub fn dispatch(
     }
 }
 
-fn cursor(method: &str, params: &Value) -> Result<Option<String>, ErrorData> {
+/// One page of a list method's items under `key`, with `nextCursor` when more remain.
+fn list<T: serde::Serialize>(
+    key: &str,
+    items: Vec<T>,
+    (size, method, params): (usize, &str, &Value),
+) -> Result<Value, ErrorData> {
     let p: PaginatedRequestParams = parse_params(method, params)?;
-    Ok(p.cursor)
-}
-
-fn list_tools(
-    cat: &Catalogue,
-    size: usize,
-    method: &str,
-    params: &Value,
-) -> Result<Value, ErrorData> {
-    let (tools, next) = page(
-        cat.tool_definitions(),
-        cursor(method, params)?.as_deref(),
-        size,
-    )?;
-    Ok(with_cursor(json!({ "tools": tools }), next))
-}
-
-fn list_resources(
-    cat: &Catalogue,
-    ctx: &RequestContext,
-    size: usize,
-    method: &str,
-    params: &Value,
-) -> Result<Value, ErrorData> {
-    let all: Vec<_> = cat
-        .resource_handlers()
-        .iter()
-        .flat_map(|h| h.list(ctx))
-        .collect();
-    let (resources, next) = page(all, cursor(method, params)?.as_deref(), size)?;
-    Ok(with_cursor(json!({ "resources": resources }), next))
-}
-
-fn list_templates(
-    cat: &Catalogue,
-    size: usize,
-    method: &str,
-    params: &Value,
-) -> Result<Value, ErrorData> {
-    let all: Vec<_> = cat
-        .resource_handlers()
-        .iter()
-        .flat_map(|h| h.templates())
-        .collect();
-    let (templates, next) = page(all, cursor(method, params)?.as_deref(), size)?;
-    Ok(with_cursor(json!({ "resourceTemplates": templates }), next))
-}
-
-fn list_prompts(
-    cat: &Catalogue,
-    size: usize,
-    method: &str,
-    params: &Value,
-) -> Result<Value, ErrorData> {
-    let (prompts, next) = page(
-        cat.prompt_definitions(),
-        cursor(method, params)?.as_deref(),
-        size,
-    )?;
-    Ok(with_cursor(json!({ "prompts": prompts }), next))
-}
-
-fn with_cursor(mut result: Value, next: Option<String>) -> Value {
+    let (page, next) = page(items, p.cursor.as_deref(), size)?;
+    let mut result = json!({ key: page });
     if let Some(next) = next {
         result["nextCursor"] = Value::String(next);
     }
-    result
+    Ok(result)
 }
 
 fn call_tool(

@@ -50,9 +50,7 @@ use crate::{
     },
     metrics::{method_label, Metrics},
     principal::Principal,
-    session_registry::{
-        Evict, EvictReason, Register, SessionInfo, SessionRegistry, SessionStats, Unregister,
-    },
+    session_registry::{Evict, Register, SessionInfo, SessionRegistry, SessionStats, Unregister},
     sessions::SessionTable,
 };
 
@@ -667,9 +665,8 @@ impl Handler<Evict> for McpSession {
     /// The registry wants this session gone (idle, or shutdown).
     fn handle(&mut self, msg: Evict, ctx: &mut Self::Context) {
         tracing::debug!(session = %self.key, reason = ?msg.reason, "session evicted");
-        if msg.reason == EvictReason::Idle {
-            // The registry already forgot it; Unregister is then a no-op.
-        }
+        // For an idle eviction the registry has already forgotten the session, so the Unregister
+        // that `shut` sends is a no-op there.
         self.shut(ctx);
     }
 }
