@@ -7,6 +7,10 @@
 #     -e DUST_API_KEY=sk-... -e DUST_WORKSPACE_ID=... -v dust-mcp-data:/data dust-mcp
 
 FROM rust:1.95-slim-bookworm AS build
+# make: jemalloc (the global allocator) is built from C source.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends make \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, so source edits do not rebuild them.
 COPY Cargo.toml Cargo.lock ./

@@ -11,6 +11,10 @@ use dust_mcp::{
 };
 use rand::RngCore;
 
+/// See the workspace `Cargo.toml`: the allocator is a measured choice, not a default.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// `EX_USAGE`: a bad command line or configuration.
 const EXIT_USAGE: u8 = 64;
 

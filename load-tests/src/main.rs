@@ -40,6 +40,10 @@ use crate::cli::{Args, Command, Config};
 use crate::mcp::ClientConfig;
 use crate::scenario::{Live, RunContext};
 
+/// The generator shares the box with the server it measures: the lighter it is, the better.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Raises the soft open-file limit to the hard one: 10,000 idle sessions need 10,000 sockets.
 fn raise_nofile_limit(sessions: usize) {
     match rlimit::increase_nofile_limit(u64::MAX) {
