@@ -1,6 +1,8 @@
 //! The typed agent-message events a caller sees (`AgentEvent`), and the mapping from one SSE
 //! frame of Dust's message stream (dust-api.md §7.2, §7.4) to them. Unknown event types and the
 //! handshake map to nothing; `data: done` is reported so the stream can reconnect at once.
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -152,6 +154,9 @@ pub(crate) fn classify_frame(frame: &SseFrame) -> Frame {
     if data.is_empty() {
         return Frame::Ignored;
     }
+    if let Some(frame) = token_frame(data) {
+        return frame;
+    }
     let envelope: Envelope = match serde_json::from_str(data) {
         Ok(e) => e,
         Err(e) => {
@@ -167,6 +172,47 @@ pub(crate) fn classify_frame(frame: &SseFrame) -> Frame {
         },
         _ => Frame::Ignored,
     }
+}
+
+/// `generation_tokens`, nearly every event of an answer, read without building a JSON tree:
+/// only the three fields used, borrowed from the frame where no escape forces a copy.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenEnvelope<'a> {
+    #[serde(borrow)]
+    event_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    data: TokenData<'a>,
+}
+
+#[derive(Deserialize)]
+struct TokenData<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    classification: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+}
+
+/// The frame, if it is a `generation_tokens` event; `None` sends it down the general path.
+fn token_frame(data: &str) -> Option<Frame> {
+    let envelope: TokenEnvelope = serde_json::from_str(data).ok()?;
+    if envelope.data.kind != "generation_tokens" {
+        return None;
+    }
+    let classification = match envelope.data.classification.as_deref() {
+        Some("tokens") => Some(TextClass::Tokens),
+        Some("chain_of_thought") => Some(TextClass::ChainOfThought),
+        _ => None, // delimiters only frame segments
+    };
+    Some(Frame::Event {
+        event_id: envelope.event_id.map(Cow::into_owned),
+        event: classification.map(|classification| AgentEvent::TextDelta {
+            text: envelope.data.text.map(Cow::into_owned).unwrap_or_default(),
+            classification,
+        }),
+    })
 }
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -332,6 +378,38 @@ mod tests {
             r#"{"type":"generation_tokens","text":"<x>","classification":"opening_delimiter"}"#,
         );
         assert_eq!(e, None);
+    }
+
+    #[test]
+    fn token_fast_path_decodes_escapes_and_agrees_with_the_general_path() {
+        let cases = [
+            r#"{"eventId":"7-1","data":{"type":"generation_tokens","created":1,"configurationId":"c","messageId":"m","text":"a \"quote\"\n\u00e9\ud83d\ude00","classification":"tokens"}}"#,
+            r#"{"eventId":"7-2","data":{"type":"generation_tokens","text":"why","classification":"chain_of_thought","extra":{"nested":[1,2]}}}"#,
+            r#"{"eventId":"7-3","data":{"type":"generation_tokens","classification":"closing_delimiter"}}"#,
+            r#"{"data":{"type":"generation_tokens","classification":"tokens"}}"#,
+        ];
+        for json in cases {
+            let fast = token_frame(json).expect("a generation_tokens frame");
+            let envelope: Envelope = serde_json::from_str(json).unwrap();
+            let general = Frame::Event {
+                event_id: envelope.event_id,
+                event: map_event(&envelope.data.unwrap()),
+            };
+            assert_eq!(fast, general, "{json}");
+        }
+        match token_frame(cases[0]) {
+            Some(Frame::Event {
+                event: Some(AgentEvent::TextDelta { text, .. }),
+                ..
+            }) => assert_eq!(text, "a \"quote\"\né😀"),
+            other => panic!("{other:?}"),
+        }
+        // Everything else takes the general path.
+        assert_eq!(
+            token_frame(r#"{"data":{"type":"agent_generation_cancelled"}}"#),
+            None
+        );
+        assert_eq!(token_frame(r#"{"data":{}}"#), None);
     }
 
     #[test]

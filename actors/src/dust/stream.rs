@@ -4,13 +4,14 @@
 //! only for repeated failures), drops duplicate event ids, applies an idle timeout, and falls
 //! back to GET conversation when the stream is silent or yields nothing.
 use std::collections::{HashSet, VecDeque};
+use std::pin::Pin;
 use std::time::Duration;
 
 use awc::error::PayloadError;
 use awc::http::{header, Method, StatusCode};
 use bytes::Bytes;
 use futures::stream::{LocalBoxStream, StreamExt};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use super::client::{check_id, encode_query, retry_after_header, send_error, DustClient};
 use super::error::DustError;
@@ -72,7 +73,7 @@ impl DustClient {
             delay: Duration::ZERO,
             lost_at: None,
             last_error: None,
-            silent_since: Instant::now(),
+            silence: Silence::new(),
         };
         futures::stream::unfold(state, |mut s| async move {
             let item = s.next_item().await?;
@@ -121,8 +122,62 @@ struct StreamState {
     /// When the previous connection ended, for `Reconnected.after_ms`.
     lost_at: Option<Instant>,
     last_error: Option<DustError>,
-    /// Start of the current silence, for the idle timeout and the conversation probe.
-    silent_since: Instant,
+    /// The current silence, for the idle timeout and the conversation probe.
+    silence: Silence,
+}
+
+/// How long the stream has been silent, watched by one timer: a chunk only notes the time (no
+/// timer per chunk, which cost a timer-wheel insert and removal per token); the timer, when it
+/// fires early, is moved to the current deadline.
+struct Silence {
+    /// The last byte, or the connection's start.
+    since: Instant,
+    /// The last probe of the persisted conversation.
+    probed: Instant,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl Silence {
+    fn new() -> Silence {
+        let now = Instant::now();
+        Silence {
+            since: now,
+            probed: now,
+            timer: Box::pin(tokio::time::sleep_until(now)),
+        }
+    }
+
+    /// Bytes arrived.
+    fn heard(&mut self) {
+        self.since = Instant::now();
+    }
+
+    /// The conversation was probed; the next probe is one `probe` interval later.
+    fn probed(&mut self) {
+        self.probed = Instant::now();
+    }
+
+    fn silent_for(&self) -> Duration {
+        self.since.elapsed()
+    }
+
+    /// When the silence reaches the next probe or the idle timeout (never earlier than before:
+    /// both marks only move forward).
+    fn due(&self, probe: Duration, idle: Duration) -> Instant {
+        (self.since.max(self.probed) + probe).min(self.since + idle)
+    }
+
+    /// Completes once the silence reaches the next probe or the idle timeout. Cancel-safe.
+    async fn reached(&mut self, probe: Duration, idle: Duration) {
+        loop {
+            self.timer.as_mut().await;
+            let due = self.due(probe, idle);
+            if Instant::now() >= due {
+                return;
+            }
+            self.timer.as_mut().reset(due);
+        }
+    }
 }
 
 impl StreamState {
@@ -169,7 +224,7 @@ impl StreamState {
                 self.body = Some(body);
                 self.decoder = SseDecoder::new(self.client.settings().max_sse_event_bytes);
                 self.new_events = 0;
-                self.silent_since = Instant::now();
+                self.silence.heard();
                 Ok(())
             }
             Err(e) if e.is_transient() || matches!(e, DustError::CircuitOpen { .. }) => {
@@ -250,18 +305,16 @@ impl StreamState {
         let idle = settings.stream_idle_timeout;
         let probe = settings.stream_silence_probe.min(idle);
         let body = self.body.as_mut()?;
-        let silent_for = self.silent_since.elapsed();
-        let wait = probe
-            .min(idle.saturating_sub(silent_for))
-            .max(Duration::from_millis(1));
-        let chunk = match tokio::time::timeout(wait, body.next()).await {
-            Ok(c) => c,
-            Err(_) => {
-                if self.silent_since.elapsed() >= idle {
+        let chunk = tokio::select! {
+            biased;
+            c = body.next() => c,
+            () = self.silence.reached(probe, idle) => {
+                if self.silence.silent_for() >= idle {
                     return Some(ConnEnd::Idle);
                 }
                 // Silent but not yet idle: the event log may have expired or the answer may
                 // have finished unseen; the persisted message tells (dust-api.md §7.3).
+                self.silence.probed();
                 self.finish_from_conversation().await;
                 return self.finished.then_some(ConnEnd::Clean);
             }
@@ -274,7 +327,7 @@ impl StreamState {
                 sent: true,
             })),
             Some(Ok(bytes)) => {
-                self.silent_since = Instant::now();
+                self.silence.heard();
                 self.on_bytes(&bytes)
             }
         }
@@ -479,7 +532,7 @@ mod tests {
             delay: Duration::ZERO,
             lost_at: None,
             last_error: None,
-            silent_since: Instant::now(),
+            silence: Silence::new(),
         }
     }
 

@@ -84,6 +84,18 @@ struct Stream {
 /// still in flight. Without it, a busy session's buffer would fill with answered calls.
 pub const DELIVERED_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// One SSE event carrying `message`: the JSON is written straight into the frame (no
+/// intermediate string), once per event however many connections replay it.
+fn sse_frame(stream: StreamId, seq: u64, message: &Value) -> Bytes {
+    use std::io::Write as _;
+    let mut frame = Vec::with_capacity(160);
+    // Writing to a Vec cannot fail, and a `Value` always serializes.
+    let _ = write!(frame, "id: {stream}-{seq}\nevent: message\ndata: ");
+    let _ = serde_json::to_writer(&mut frame, message);
+    frame.extend_from_slice(b"\n\n");
+    Bytes::from(frame)
+}
+
 /// All streams of one session.
 pub struct Streams {
     limits: BufferLimits,
@@ -187,9 +199,7 @@ impl Streams {
         }
         let seq = s.next_seq;
         s.next_seq += 1;
-        let frame = Bytes::from(format!(
-            "id: {stream}-{seq}\nevent: message\ndata: {message}\n\n"
-        ));
+        let frame = sse_frame(stream, seq, message);
         self.buffer.push_back(Event {
             stream,
             seq,

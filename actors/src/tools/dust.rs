@@ -319,6 +319,21 @@ impl Reporter {
     }
 }
 
+/// Appends to `text` the text updates already waiting in `rx`; returns the first other update
+/// taken, to be handled next.
+fn merge_queued_text(
+    rx: &mut mpsc::UnboundedReceiver<AnswerUpdate>,
+    text: &mut String,
+) -> Option<AnswerUpdate> {
+    while let Ok(update) = rx.try_recv() {
+        match update {
+            AnswerUpdate::Text(more) => text.push_str(&more),
+            other => return Some(other),
+        }
+    }
+    None
+}
+
 impl DustTools {
     fn client(&self, principal: &Principal) -> DustClient {
         self.access.client_for(principal)
@@ -488,16 +503,26 @@ impl DustTools {
             partial,
             failure,
         };
+        let cap_reached = tokio::time::sleep_until(deadline);
+        tokio::pin!(cap_reached);
+        // An update taken from the channel while merging text, handled next.
+        let mut held: Option<AnswerUpdate> = None;
         loop {
-            let update = tokio::select! {
-                u = rx.recv() => u,
-                _ = tokio::time::sleep_until(deadline) => {
-                    handle.detach();
-                    return Ok(answer("partial", text, true, None));
-                }
+            let update = match held.take() {
+                Some(u) => Some(u),
+                None => tokio::select! {
+                    u = rx.recv() => u,
+                    _ = &mut cap_reached => {
+                        handle.detach();
+                        return Ok(answer("partial", text, true, None));
+                    }
+                },
             };
             match update {
-                Some(AnswerUpdate::Text(t)) => {
+                Some(AnswerUpdate::Text(mut t)) => {
+                    // Deltas that queued up while this task waited for its turn go out as one
+                    // notification: no delay when idle, less work per token when busy.
+                    held = merge_queued_text(&mut rx, &mut t);
                     reporter.report(t.chars().count(), &t);
                     text.push_str(&t);
                 }
@@ -854,5 +879,37 @@ impl PromptHandler for DustAgentPrompt {
             names.sort();
             names
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queued_text_is_merged_up_to_the_next_other_update() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        for u in [
+            AnswerUpdate::Text("lo, ".into()),
+            AnswerUpdate::Text("world".into()),
+            AnswerUpdate::Status("Using search…".into()),
+            AnswerUpdate::Text("!".into()),
+        ] {
+            tx.send(u).unwrap();
+        }
+        let mut text = String::from("Hel");
+        let held = merge_queued_text(&mut rx, &mut text);
+        assert_eq!(text, "Hello, world");
+        // The status line is handed back, not lost, and the text after it is not pulled ahead.
+        assert_eq!(held, Some(AnswerUpdate::Status("Using search…".into())));
+        assert_eq!(rx.try_recv().ok(), Some(AnswerUpdate::Text("!".into())));
+    }
+
+    #[test]
+    fn nothing_queued_leaves_the_text_as_it_is() {
+        let (_tx, mut rx) = mpsc::unbounded_channel::<AnswerUpdate>();
+        let mut text = String::from("Hello");
+        assert_eq!(merge_queued_text(&mut rx, &mut text), None);
+        assert_eq!(text, "Hello");
     }
 }
