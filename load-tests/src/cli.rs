@@ -61,6 +61,10 @@ pub struct Args {
     /// Spread session start-up evenly over this many seconds.
     #[arg(long, default_value_t = 0.0)]
     pub ramp_up: f64,
+    /// Calling scenarios: call for this many seconds before the measured `--duration` starts,
+    /// without recording those calls (first connections, caches); their errors still count.
+    #[arg(long, default_value_t = 0.0)]
+    pub warm_up: f64,
     /// Tool to call (`call`).
     #[arg(long, default_value = "echo")]
     pub tool: String,
@@ -216,6 +220,8 @@ pub struct Config {
     pub requests: Option<u64>,
     /// Session start-up spread.
     pub ramp_up: Duration,
+    /// Unrecorded calling before the measured window.
+    pub warm_up: Duration,
     /// Tool name (already a JSON string literal, quotes included).
     pub tool_json: String,
     /// Tool arguments, compact JSON.
@@ -291,6 +297,7 @@ impl Args {
             .map(|d| secs("--duration", d, MAX_DURATION_SECS, false))
             .transpose()?;
         let ramp_up = secs("--ramp-up", self.ramp_up, MAX_DURATION_SECS, true)?;
+        let warm_up = secs("--warm-up", self.warm_up, MAX_DURATION_SECS, true)?;
         let timeout = secs("--timeout", self.timeout, MAX_DURATION_SECS, false)?;
         if self.sessions == 0 || self.sessions > MAX_SESSIONS {
             return Err(ConfigError::OutOfRange {
@@ -364,6 +371,7 @@ impl Args {
             duration,
             requests: self.requests,
             ramp_up,
+            warm_up,
             tool_json: serde_json::Value::String(self.tool.clone()).to_string(),
             args_json: args.to_string(),
             progress: self.progress,

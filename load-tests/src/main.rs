@@ -66,7 +66,7 @@ async fn run(config: Config, quiet: bool) -> report::Summary {
     let live = Arc::new(Live::default());
     let t0 = tokio::time::Instant::now();
     let sampler = sampler::Sampler::start(config.pid, live.clone(), t0);
-    let expected = config.duration.map(|d| d + config.ramp_up);
+    let expected = config.duration.map(|d| d + config.ramp_up + config.warm_up);
     let progress = progress::Progress::start(quiet, live.clone(), config.sessions, expected);
     let ctx = RunContext {
         config: config.clone(),

@@ -111,8 +111,11 @@ pub struct CallSummary {
     pub tool_errors: u64,
     /// Successful calls per second over the calling window.
     pub per_sec: f64,
-    /// The calling window: from "all sessions ready" to the last call's end, seconds.
+    /// The measured calling window: from "all sessions ready" plus the warm-up to the last
+    /// call's end, seconds.
     pub seconds: f64,
+    /// Calls made during `--warm-up` and left out of every figure.
+    pub warm_up_calls: u64,
     /// Latency of successful calls.
     pub latency_ms: Option<LatencySummary>,
 }
@@ -201,6 +204,7 @@ pub fn build(config: &Config, outcome: Outcome, timeline: Vec<Sample>) -> Summar
         tool_errors: outcome.tool_errors,
         per_sec: rate(outcome.call_latency.count(), outcome.calls_window),
         seconds: outcome.calls_window.as_secs_f64(),
+        warm_up_calls: outcome.warm_up_calls,
         latency_ms: outcome.call_latency.summary(),
     });
     Summary {
@@ -329,8 +333,16 @@ pub fn render_text(s: &Summary) -> String {
     if let Some(c) = &s.calls {
         let _ = writeln!(
             out,
-            "  calls      {} ok ({} isError), {:.1} calls/s over {:.1} s",
-            c.ok, c.tool_errors, c.per_sec, c.seconds
+            "  calls      {} ok ({} isError), {:.1} calls/s over {:.1} s{}",
+            c.ok,
+            c.tool_errors,
+            c.per_sec,
+            c.seconds,
+            if c.warm_up_calls > 0 {
+                format!(" (after {} warm-up calls, not counted)", c.warm_up_calls)
+            } else {
+                String::new()
+            }
         );
         let _ = writeln!(
             out,
@@ -344,11 +356,12 @@ pub fn render_text(s: &Summary) -> String {
     if let Some(u) = &s.upload {
         let _ = writeln!(
             out,
-            "  uploads    {} x {:.1} MiB by {} uploaders: {} ok, {} records, {:.1} MiB/s, {} failed",
+            "  uploads    {} x {:.1} MiB by {} uploaders: {} ok ({} already stored), {} records, {:.1} MiB/s, {} failed",
             u.ok + u.errors.total(),
             u.file_bytes as f64 / (1024.0 * 1024.0),
             u.uploaders,
             u.ok,
+            u.duplicates,
             u.records,
             u.mib_per_sec,
             u.errors.total()

@@ -31,6 +31,7 @@ struct SessionResult {
     calls_timed: Timed,
     ask: Option<AskRecorder>,
     tool_errors: u64,
+    warm_up_calls: u64,
     errors: ErrorCounts,
     counters: SessionCounters,
 }
@@ -111,10 +112,22 @@ async fn one_session(
         Ok(d) => d.unwrap_or_else(Instant::now),
         Err(_) => Instant::now(),
     };
-    while Instant::now() < deadline && take_ticket(&budget) {
+    let measured_from = deadline.checked_sub(window(&ctx)).unwrap_or(deadline);
+    // Warm-up calls are made like the others but recorded into this, which is dropped.
+    let mut unrecorded = AskRecorder::default();
+    loop {
+        let warming = Instant::now() < measured_from;
+        if Instant::now() >= deadline || !(warming || take_ticket(&budget)) {
+            break;
+        }
         let token = (ctx.config.progress || asking).then(|| session.peek_next_id());
         let params = call_params(&ctx, token);
-        let result = match out.ask.as_mut() {
+        let recorder = match (out.ask.as_mut(), warming) {
+            (None, _) => None,
+            (Some(_), true) => Some(&mut unrecorded),
+            (Some(rec), false) => Some(rec),
+        };
+        let result = match recorder {
             None => session.request("tools/call", &params).await,
             Some(rec) => {
                 let delay = ctx.config.ask.first_token_delay;
@@ -130,6 +143,7 @@ async fn one_session(
             }
         };
         match result {
+            Ok(_) if warming => out.warm_up_calls += 1,
             Ok(reply) => {
                 out.calls.record(reply.latency);
                 out.calls_timed.record(ctx.t0.elapsed(), reply.latency);
@@ -158,13 +172,18 @@ async fn one_session(
     out
 }
 
+/// The measured calling window (`--requests` alone bounds the run at the longest window).
+fn window(ctx: &RunContext) -> Duration {
+    ctx.config
+        .duration
+        .unwrap_or(Duration::from_secs_f64(MAX_DURATION_SECS))
+}
+
 /// Runs N calling sessions and merges their figures.
 pub async fn run(ctx: RunContext) -> Outcome {
     let c = &ctx.config;
     let n = c.sessions;
-    let window = c
-        .duration
-        .unwrap_or(Duration::from_secs_f64(MAX_DURATION_SECS));
+    let window = window(&ctx);
     let budget = c.requests.map(|r| Arc::new(AtomicU64::new(r)));
     let mut outcome = Outcome {
         rss_before_kib: server_rss(c),
@@ -187,7 +206,8 @@ pub async fn run(ctx: RunContext) -> Outcome {
     outcome.time_to_ready = ctx.t0.elapsed();
     outcome.rss_open_kib = server_rss(c);
     let calls_start = Instant::now();
-    let _ = go_tx.send(Some(calls_start + window));
+    let measured_from = calls_start + c.warm_up;
+    let _ = go_tx.send(Some(measured_from + window));
     for task in tasks {
         let Ok(r) = task.await else {
             outcome.errors.add("panic".into());
@@ -205,10 +225,11 @@ pub async fn run(ctx: RunContext) -> Outcome {
             all.merge(one);
         }
         outcome.tool_errors += r.tool_errors;
+        outcome.warm_up_calls += r.warm_up_calls;
         outcome.errors.merge(&r.errors);
         outcome.merge_counters(&r.counters);
     }
-    outcome.calls_window = calls_start.elapsed();
+    outcome.calls_window = measured_from.elapsed();
     if let Some(u) = uploads {
         let file_bytes = u.file_bytes;
         let result = u.join().await;
@@ -221,4 +242,115 @@ pub async fn run(ctx: RunContext) -> Outcome {
     outcome.rss_end_kib = server_rss(c);
     drop(go_tx);
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use clap::Parser as _;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use crate::cli::Args;
+    use crate::mcp::ClientConfig;
+    use crate::scenario::Live;
+
+    /// Answers every request on a keep-alive connection with JSON after 10 ms, counting the
+    /// `tools/call`s it answered.
+    async fn serve(mut sock: TcpStream, calls: Arc<AtomicU64>) {
+        let mut buf: Vec<u8> = Vec::new();
+        loop {
+            let (head_len, body_len) = loop {
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                    let len = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length: "))
+                        .map_or(0, |v| v.trim().parse::<usize>().unwrap_or(0));
+                    if buf.len() >= end + 4 + len {
+                        break (end + 4, len);
+                    }
+                }
+                let mut tmp = [0u8; 4096];
+                match sock.read(&mut tmp).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                }
+            };
+            let body: serde_json::Value =
+                serde_json::from_slice(&buf[head_len..head_len + body_len]).unwrap_or_default();
+            buf.drain(..head_len + body_len);
+            let answer = match body.get("id") {
+                None => "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n".to_owned(),
+                Some(id) => {
+                    if body["method"] == "tools/call" {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        calls.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let json = serde_json::json!({"jsonrpc": "2.0", "id": id,
+                        "result": {"content": [], "protocolVersion": "2025-11-25"}})
+                    .to_string();
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nMcp-Session-Id: s\r\nContent-Length: {}\r\n\r\n{json}",
+                        json.len()
+                    )
+                }
+            };
+            if sock.write_all(answer.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn warm_up_calls_are_made_but_left_out_of_the_figures() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+        let answered = Arc::new(AtomicU64::new(0));
+        let counter = answered.clone();
+        let server = tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                tokio::spawn(serve(sock, counter.clone()));
+            }
+        });
+        let args = ["mcp-load", "--url", &url, "--sessions", "2"];
+        let config = Args::try_parse_from(args.iter().copied().chain([
+            "--warm-up",
+            "0.3",
+            "--duration",
+            "0.3",
+        ]))
+        .unwrap()
+        .validate()
+        .unwrap();
+        let config = Arc::new(config);
+        let ctx = RunContext {
+            client: Arc::new(ClientConfig {
+                target: config.target.clone(),
+                authorization: None,
+                timeout: Duration::from_secs(5),
+            }),
+            config,
+            live: Arc::new(Live::default()),
+            t0: Instant::now(),
+        };
+        let outcome = run(ctx).await;
+        server.abort();
+        let recorded = outcome.call_latency.count();
+        assert!(outcome.errors.total() == 0, "{:?}", outcome.errors);
+        assert!(outcome.warm_up_calls > 0, "warm-up calls were made");
+        assert!(recorded > 0, "measured calls were made");
+        // Every call the server answered is either recorded or a warm-up call, never both.
+        assert_eq!(
+            recorded + outcome.warm_up_calls,
+            answered.load(Ordering::Relaxed)
+        );
+        // calls/s is taken over the measured window only, not the warm-up.
+        assert!(
+            outcome.calls_window < Duration::from_millis(550),
+            "{:?}",
+            outcome.calls_window
+        );
+    }
 }

@@ -107,8 +107,11 @@ pub struct Outcome {
     pub rss_end_kib: Option<u64>,
     /// Wall time of the run (start to last session done).
     pub elapsed: Duration,
-    /// From the moment calls started (all sessions ready) to the last call's end.
+    /// From the end of the warm-up (calls start once all sessions are ready) to the last
+    /// call's end.
     pub calls_window: Duration,
+    /// Calls made during the warm-up, not recorded.
+    pub warm_up_calls: u64,
 }
 
 impl Outcome {

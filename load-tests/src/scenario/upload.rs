@@ -2,7 +2,8 @@
 //! (raw body, `Content-Type: application/xml`) to `--upload-path` in a loop while the ask
 //! sessions run, and count `201` answers, the `records` they report, latency and throughput.
 //! The contract is the health-service one: `POST /v1/health/files?name=export.xml` → 201 JSON
-//! with `records`.
+//! with `records`, or 200 with the stored file when the same bytes were uploaded before (the
+//! server still reads and parses the whole body to know that, so it counts as an upload).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +28,7 @@ const BACKOFF_AFTER_ERROR: Duration = Duration::from_millis(200);
 pub struct UploadResult {
     latency: Latencies,
     records: u64,
+    duplicates: u64,
     errors: ErrorCounts,
     bytes: u64,
 }
@@ -38,11 +40,13 @@ pub struct UploadFigures {
     pub file_bytes: u64,
     /// Concurrent uploaders.
     pub uploaders: usize,
-    /// Uploads answered 201.
+    /// Uploads answered 201 (stored) or 200 (the same file was stored before).
     pub ok: u64,
+    /// Of those, the ones answered 200.
+    pub duplicates: u64,
     /// Records the server said it parsed, summed over the uploads.
     pub records: u64,
-    /// Request-to-answer time of the 201s.
+    /// Request-to-answer time of the successful uploads.
     pub latency_ms: Option<LatencySummary>,
     /// Uploaded MiB/s over the calling window (successful uploads only).
     pub mib_per_sec: f64,
@@ -54,6 +58,7 @@ impl UploadResult {
     fn merge(&mut self, o: &UploadResult) {
         self.latency.merge(&o.latency);
         self.records += o.records;
+        self.duplicates += o.duplicates;
         self.errors.merge(&o.errors);
         self.bytes += o.bytes;
     }
@@ -65,6 +70,7 @@ impl UploadResult {
             uploaders,
             ok: self.latency.count(),
             records: self.records,
+            duplicates: self.duplicates,
             latency_ms: self.latency.summary(),
             mib_per_sec: rate(self.bytes, window) / (1024.0 * 1024.0),
             errors: self.errors.clone(),
@@ -100,13 +106,25 @@ impl UploadError {
     }
 }
 
-/// The `records` count of a 201 answer.
+/// A successful upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Uploaded {
+    records: u64,
+    /// Answered 200: these bytes were stored before.
+    duplicate: bool,
+}
+
+/// The `records` count of a 201 (or 200) answer.
 pub fn records_of(answer: &[u8]) -> Option<u64> {
     let v: serde_json::Value = serde_json::from_slice(answer).ok()?;
     v.get("records")?.as_u64()
 }
 
-async fn upload_once(client: &ClientConfig, path: &str, body: &[u8]) -> Result<u64, UploadError> {
+async fn upload_once(
+    client: &ClientConfig,
+    path: &str,
+    body: &[u8],
+) -> Result<Uploaded, UploadError> {
     let t = &client.target;
     let mut headers = vec![
         ("Content-Type", "application/xml"),
@@ -127,10 +145,14 @@ async fn upload_once(client: &ClientConfig, path: &str, body: &[u8]) -> Result<u
         }
         answer.extend_from_slice(&piece);
     }
-    if response.status != 201 {
-        return Err(UploadError::Status(response.status));
-    }
-    records_of(&answer).ok_or_else(|| UploadError::Answer("no `records` in the 201 answer".into()))
+    let duplicate = match response.status {
+        201 => false,
+        200 => true,
+        other => return Err(UploadError::Status(other)),
+    };
+    let records = records_of(&answer)
+        .ok_or_else(|| UploadError::Answer("no `records` in the answer".into()))?;
+    Ok(Uploaded { records, duplicate })
 }
 
 async fn uploader(
@@ -148,9 +170,10 @@ async fn uploader(
     while Instant::now() < deadline {
         let start = Instant::now();
         match tokio::time::timeout(timeout, upload_once(&ctx.client, &path, &body)).await {
-            Ok(Ok(records)) => {
+            Ok(Ok(up)) => {
                 out.latency.record(start.elapsed());
-                out.records += records;
+                out.records += up.records;
+                out.duplicates += u64::from(up.duplicate);
                 out.bytes += body.len() as u64;
             }
             Ok(Err(e)) => {
@@ -259,10 +282,16 @@ mod tests {
         let answer = format!("HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
         let (client, server) = one_shot(answer).await;
         let file = vec![b'x'; 100_000];
-        let records = upload_once(&client, "/v1/health/files?name=export.xml", &file)
+        let up = upload_once(&client, "/v1/health/files?name=export.xml", &file)
             .await
             .unwrap();
-        assert_eq!(records, 42);
+        assert_eq!(
+            up,
+            Uploaded {
+                records: 42,
+                duplicate: false
+            }
+        );
         let got = server.await.unwrap();
         let text = String::from_utf8_lossy(&got);
         assert!(text.starts_with("POST /v1/health/files?name=export.xml HTTP/1.1\r\n"));
@@ -270,6 +299,31 @@ mod tests {
         assert!(text.contains("Authorization: Bearer t0k\r\n"));
         assert!(text.contains("Content-Length: 100000\r\n"));
         assert!(got.ends_with(&file), "the body is the file, unchanged");
+    }
+
+    #[tokio::test]
+    async fn a_200_for_bytes_stored_before_is_a_duplicate_upload_not_an_error() {
+        let body = "{\"file_id\":\"f1\",\"records\":42}";
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let (client, server) = one_shot(answer).await;
+        let up = upload_once(
+            &client,
+            "/v1/health/files?name=export.xml",
+            b"<HealthData/>",
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            up,
+            Uploaded {
+                records: 42,
+                duplicate: true
+            }
+        );
+        server.await.unwrap();
     }
 
     #[tokio::test]
