@@ -65,6 +65,11 @@ pub struct Args {
     /// without recording those calls (first connections, caches); their errors still count.
     #[arg(long, default_value_t = 0.0)]
     pub warm_up: f64,
+    /// Calling scenarios: spread the sessions' first calls evenly over this many seconds
+    /// instead of starting them together, so streams are not in phase (independent users);
+    /// use a `--warm-up` at least as long so the measured window sees every session calling.
+    #[arg(long, default_value_t = 0.0)]
+    pub stagger: f64,
     /// Tool to call (`call`).
     #[arg(long, default_value = "echo")]
     pub tool: String,
@@ -222,6 +227,8 @@ pub struct Config {
     pub ramp_up: Duration,
     /// Unrecorded calling before the measured window.
     pub warm_up: Duration,
+    /// Spread of the sessions' first calls.
+    pub stagger: Duration,
     /// Tool name (already a JSON string literal, quotes included).
     pub tool_json: String,
     /// Tool arguments, compact JSON.
@@ -298,6 +305,7 @@ impl Args {
             .transpose()?;
         let ramp_up = secs("--ramp-up", self.ramp_up, MAX_DURATION_SECS, true)?;
         let warm_up = secs("--warm-up", self.warm_up, MAX_DURATION_SECS, true)?;
+        let stagger = secs("--stagger", self.stagger, MAX_DURATION_SECS, true)?;
         let timeout = secs("--timeout", self.timeout, MAX_DURATION_SECS, false)?;
         if self.sessions == 0 || self.sessions > MAX_SESSIONS {
             return Err(ConfigError::OutOfRange {
@@ -372,6 +380,7 @@ impl Args {
             requests: self.requests,
             ramp_up,
             warm_up,
+            stagger,
             tool_json: serde_json::Value::String(self.tool.clone()).to_string(),
             args_json: args.to_string(),
             progress: self.progress,

@@ -115,6 +115,7 @@ async fn one_session(
     let measured_from = deadline.checked_sub(window(&ctx)).unwrap_or(deadline);
     // Warm-up calls are made like the others but recorded into this, which is dropped.
     let mut unrecorded = AskRecorder::default();
+    tokio::time::sleep(start_offset(i, ctx.config.sessions, ctx.config.stagger)).await;
     loop {
         let warming = Instant::now() < measured_from;
         if Instant::now() >= deadline || !(warming || take_ticket(&budget)) {
@@ -256,10 +257,19 @@ mod tests {
     use crate::mcp::ClientConfig;
     use crate::scenario::Live;
 
-    /// Answers every request on a keep-alive connection with JSON after 10 ms, counting the
-    /// `tools/call`s it answered.
-    async fn serve(mut sock: TcpStream, calls: Arc<AtomicU64>) {
+    /// What the test server saw.
+    #[derive(Default)]
+    struct Seen {
+        /// `tools/call`s answered.
+        calls: AtomicU64,
+        /// When each connection's first `tools/call` arrived.
+        first_calls: std::sync::Mutex<Vec<Instant>>,
+    }
+
+    /// Answers every request on a keep-alive connection with JSON, `tools/call` after 10 ms.
+    async fn serve(mut sock: TcpStream, seen: Arc<Seen>) {
         let mut buf: Vec<u8> = Vec::new();
+        let mut first = true;
         loop {
             let (head_len, body_len) = loop {
                 if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -285,8 +295,11 @@ mod tests {
                 None => "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n".to_owned(),
                 Some(id) => {
                     if body["method"] == "tools/call" {
+                        if std::mem::take(&mut first) {
+                            seen.first_calls.lock().unwrap().push(Instant::now());
+                        }
                         tokio::time::sleep(Duration::from_millis(10)).await;
-                        calls.fetch_add(1, Ordering::Relaxed);
+                        seen.calls.fetch_add(1, Ordering::Relaxed);
                     }
                     let json = serde_json::json!({"jsonrpc": "2.0", "id": id,
                         "result": {"content": [], "protocolVersion": "2025-11-25"}})
@@ -303,27 +316,22 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn warm_up_calls_are_made_but_left_out_of_the_figures() {
+    /// Runs the `call` scenario with `options` against a fresh test server on 127.0.0.1.
+    async fn run_against_test_server(options: &[&str]) -> (Outcome, Arc<Seen>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-        let answered = Arc::new(AtomicU64::new(0));
-        let counter = answered.clone();
+        let seen = Arc::new(Seen::default());
+        let shared = seen.clone();
         let server = tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
-                tokio::spawn(serve(sock, counter.clone()));
+                tokio::spawn(serve(sock, shared.clone()));
             }
         });
-        let args = ["mcp-load", "--url", &url, "--sessions", "2"];
-        let config = Args::try_parse_from(args.iter().copied().chain([
-            "--warm-up",
-            "0.3",
-            "--duration",
-            "0.3",
-        ]))
-        .unwrap()
-        .validate()
-        .unwrap();
+        let args = ["mcp-load", "--url", &url];
+        let config = Args::try_parse_from(args.iter().chain(options))
+            .unwrap()
+            .validate()
+            .unwrap();
         let config = Arc::new(config);
         let ctx = RunContext {
             client: Arc::new(ClientConfig {
@@ -337,14 +345,21 @@ mod tests {
         };
         let outcome = run(ctx).await;
         server.abort();
+        (outcome, seen)
+    }
+
+    #[tokio::test]
+    async fn warm_up_calls_are_made_but_left_out_of_the_figures() {
+        let options = ["--sessions", "2", "--warm-up", "0.3", "--duration", "0.3"];
+        let (outcome, seen) = run_against_test_server(&options).await;
         let recorded = outcome.call_latency.count();
-        assert!(outcome.errors.total() == 0, "{:?}", outcome.errors);
+        assert_eq!(outcome.errors.total(), 0, "{:?}", outcome.errors);
         assert!(outcome.warm_up_calls > 0, "warm-up calls were made");
         assert!(recorded > 0, "measured calls were made");
         // Every call the server answered is either recorded or a warm-up call, never both.
         assert_eq!(
             recorded + outcome.warm_up_calls,
-            answered.load(Ordering::Relaxed)
+            seen.calls.load(Ordering::Relaxed)
         );
         // calls/s is taken over the measured window only, not the warm-up.
         assert!(
@@ -352,5 +367,19 @@ mod tests {
             "{:?}",
             outcome.calls_window
         );
+    }
+
+    #[tokio::test]
+    async fn stagger_spreads_the_first_calls_of_the_sessions() {
+        let options = ["--sessions", "4", "--duration", "0.6", "--stagger", "0.4"];
+        let (outcome, seen) = run_against_test_server(&options).await;
+        assert_eq!(outcome.errors.total(), 0, "{:?}", outcome.errors);
+        let mut firsts = seen.first_calls.lock().unwrap().clone();
+        firsts.sort();
+        assert_eq!(firsts.len(), 4, "every session called");
+        // Session i waits i/4 of the 0.4 s before its first call, so the last one starts at
+        // least 0.3 s after the first, however loaded the machine.
+        let spread = firsts[3] - firsts[0];
+        assert!(spread >= Duration::from_millis(290), "{spread:?}");
     }
 }
