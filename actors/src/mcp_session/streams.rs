@@ -84,6 +84,11 @@ struct Stream {
 /// still in flight. Without it, a busy session's buffer would fill with answered calls.
 pub const DELIVERED_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Least time between two expiry passes started by finishing streams. The heartbeat alone
+/// (every keep-alive interval, 15 s) let a busy session's answered calls pile up to the event
+/// cap: 1,000 sessions streaming answers grew the server to 250 MiB.
+const EXPIRE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// One SSE event carrying `message`: the JSON is written straight into the frame (no
 /// intermediate string), once per event however many connections replay it.
 fn sse_frame(stream: StreamId, seq: u64, message: &Value) -> Bytes {
@@ -102,6 +107,8 @@ pub struct Streams {
     buffer: VecDeque<Event>,
     streams: HashMap<StreamId, Stream>,
     next_id: StreamId,
+    /// The last expiry pass.
+    expired_at: Instant,
 }
 
 impl Streams {
@@ -125,6 +132,7 @@ impl Streams {
             buffer: VecDeque::new(),
             streams,
             next_id: 1,
+            expired_at: Instant::now(),
         }
     }
 
@@ -252,6 +260,10 @@ impl Streams {
                 }
             }
         }
+        // A finished stream is what becomes expirable: look at most once per EXPIRE_EVERY.
+        if self.expired_at.elapsed() >= EXPIRE_EVERY {
+            self.expire();
+        }
     }
 
     /// Attaches a connection to the standalone stream (`GET` without `Last-Event-ID`).
@@ -371,6 +383,7 @@ impl Streams {
     /// Forgets events past the age bound and finished streams with nothing left to replay.
     pub fn expire(&mut self) {
         let now = Instant::now();
+        self.expired_at = now;
         let max_age = self.limits.max_age;
         while self
             .buffer
@@ -529,6 +542,27 @@ mod tests {
         );
         assert!(s.buffer.iter().all(|e| e.stream == dropped));
         drop(live);
+    }
+
+    #[actix_rt::test]
+    async fn a_busy_session_forgets_answered_streams_without_waiting_for_the_heartbeat() {
+        tokio::time::pause();
+        let mut s = Streams::new(limits());
+        let (first, _live) = s.open_sse(1, false);
+        s.push(first, &json!({"progress": 1}));
+        s.respond(first, json!({"result": 1}));
+        tokio::time::sleep(DELIVERED_GRACE + EXPIRE_EVERY).await;
+        // Only requests come and go; no heartbeat, no explicit expire().
+        let (next, _live) = s.open_sse(1, false);
+        s.respond(next, json!({"result": 2}));
+        assert!(
+            s.buffer.iter().all(|e| e.stream == next),
+            "the first answer's events are gone"
+        );
+        assert_eq!(
+            s.resume(&format!("{first}-0")).unwrap_err(),
+            StreamError::UnknownStream(first)
+        );
     }
 
     #[test]
