@@ -75,7 +75,9 @@ impl DustClient {
             last_error: None,
             silence: Silence::new(),
         };
-        futures::stream::unfold(state, |mut s| async move {
+        // Boxed: unfold moves its state into and out of every item's future, and the state
+        // (decoder, queue, timers) is large enough for that copy to show in profiles.
+        futures::stream::unfold(Box::new(state), |mut s| async move {
             let item = s.next_item().await?;
             Some((item, s))
         })

@@ -276,11 +276,16 @@ mod tests {
         (client, task)
     }
 
+    fn json_answer(status: &str, body: &str) -> String {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
     #[tokio::test]
     async fn an_upload_sends_the_raw_file_as_xml_and_reads_records_from_the_201() {
-        let body = "{\"records\":42}";
-        let answer = format!("HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
-        let (client, server) = one_shot(answer).await;
+        let (client, server) = one_shot(json_answer("201 Created", "{\"records\":42}")).await;
         let file = vec![b'x'; 100_000];
         let up = upload_once(&client, "/v1/health/files?name=export.xml", &file)
             .await
@@ -303,11 +308,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_200_for_bytes_stored_before_is_a_duplicate_upload_not_an_error() {
-        let body = "{\"file_id\":\"f1\",\"records\":42}";
-        let answer = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let answer = json_answer("200 OK", "{\"file_id\":\"f1\",\"records\":42}");
         let (client, server) = one_shot(answer).await;
         let up = upload_once(
             &client,
