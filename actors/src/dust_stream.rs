@@ -6,11 +6,12 @@
 //! - **Takes**: the stream's `AgentEvent`s (as a `StreamHandler`), `CancelAnswer` (the MCP
 //!   request was cancelled: stop the agent on Dust too), `Detach` (stop reading, let the agent
 //!   finish on Dust's side: the call hit its time cap).
-//! - **Emits**: `AnswerUpdate`s on the channel given at start: coalesced text, status lines
-//!   (tool use, reasoning), and exactly one `Finished`.
+//! - **Emits**: `AnswerUpdate`s to the sink given at start, called in order on this actor's
+//!   own arbiter (the session's) as they happen: coalesced text, status lines (tool use,
+//!   reasoning), and exactly one `Finished`. A sink, not a channel: the caller turns text into
+//!   progress notifications right here, without waking its own task for every token.
 //! - **Lifecycle**: not supervised: a failed stream ends with `Finished { outcome: Failed }`,
-//!   and the caller decides. It stops after its terminal event, on cancel or detach, or when the
-//!   caller drops the channel.
+//!   and the caller decides. It stops after its terminal event, on cancel or detach.
 //! - **Timers**: text is forwarded at once when nothing was sent for `coalesce`; deltas that
 //!   arrive sooner wait for one flush at the end of that window. So a slow writer's words go out
 //!   immediately, and a fast one's are batched: at most one chunk per `coalesce`, gaps well under
@@ -19,7 +20,6 @@
 use std::time::Duration;
 
 use actix::{clock::Instant, prelude::*};
-use tokio::sync::mpsc;
 
 use crate::dust::{AgentEvent, AgentEventStream, DustClient, DustError, TextClass};
 
@@ -65,12 +65,15 @@ pub enum Outcome {
     Failed { error: String, content: String },
 }
 
+/// Receives a stream's updates, in order, on the stream's arbiter.
+pub type AnswerSink = Box<dyn FnMut(AnswerUpdate)>;
+
 /// The actor.
 pub struct DustStream {
     client: DustClient,
     conversation_id: String,
     message_id: String,
-    out: mpsc::UnboundedSender<AnswerUpdate>,
+    out: AnswerSink,
     coalesce: Duration,
     /// Everything the agent wrote so far.
     answer: String,
@@ -91,7 +94,7 @@ impl DustStream {
         conversation_id: String,
         message_id: String,
         coalesce: Duration,
-        out: mpsc::UnboundedSender<AnswerUpdate>,
+        out: AnswerSink,
     ) -> Addr<DustStream> {
         let events = client.stream_agent_message(&conversation_id, &message_id);
         Self::start_with(client, events, conversation_id, message_id, coalesce, out)
@@ -104,7 +107,7 @@ impl DustStream {
         conversation_id: String,
         message_id: String,
         coalesce: Duration,
-        out: mpsc::UnboundedSender<AnswerUpdate>,
+        out: AnswerSink,
     ) -> Addr<DustStream> {
         DustStream::create(|ctx| {
             ctx.add_stream(events);
@@ -129,7 +132,7 @@ impl DustStream {
         if !self.pending.is_empty() {
             let text = std::mem::take(&mut self.pending);
             self.last_flush = Some(Instant::now());
-            let _ = self.out.send(AnswerUpdate::Text(text));
+            (self.out)(AnswerUpdate::Text(text));
         }
     }
 
@@ -151,7 +154,7 @@ impl DustStream {
     fn status(&mut self, line: String) {
         // Keep the order the user would see: text written before a tool started comes first.
         self.flush();
-        let _ = self.out.send(AnswerUpdate::Status(line));
+        (self.out)(AnswerUpdate::Status(line));
     }
 
     fn finish(&mut self, outcome: Outcome, ctx: &mut Context<Self>) {
@@ -160,7 +163,7 @@ impl DustStream {
         }
         self.flush();
         self.finished = true;
-        let _ = self.out.send(AnswerUpdate::Finished(outcome));
+        (self.out)(AnswerUpdate::Finished(outcome));
         ctx.stop();
     }
 
@@ -230,7 +233,7 @@ impl Actor for DustStream {
     fn stopped(&mut self, _: &mut Self::Context) {
         if !self.finished {
             // The stream ended without a terminal event and the client gave up on it.
-            let _ = self.out.send(AnswerUpdate::Finished(Outcome::Failed {
+            (self.out)(AnswerUpdate::Finished(Outcome::Failed {
                 error: "the Dust stream ended without a final event".into(),
                 content: self.answer.clone(),
             }));
@@ -336,6 +339,7 @@ impl Drop for AnswerHandle {
 #[cfg(test)]
 mod tests {
     use futures::StreamExt;
+    use tokio::sync::mpsc;
 
     use super::*;
     use crate::dust::{DustSettings, DustShared, Secret};
@@ -360,6 +364,13 @@ mod tests {
                 e
             })
             .boxed_local()
+    }
+
+    /// A sink that forwards into a channel the test reads.
+    fn sink(tx: mpsc::UnboundedSender<AnswerUpdate>) -> AnswerSink {
+        Box::new(move |u| {
+            let _ = tx.send(u);
+        })
     }
 
     async fn collect(mut rx: mpsc::UnboundedReceiver<AnswerUpdate>) -> Vec<AnswerUpdate> {
@@ -397,7 +408,7 @@ mod tests {
             "c".into(),
             "m".into(),
             Duration::from_millis(50),
-            tx,
+            sink(tx),
         );
         let updates = collect(rx).await;
         assert_eq!(
@@ -441,7 +452,7 @@ mod tests {
             "c".into(),
             "m".into(),
             Duration::from_millis(50),
-            tx,
+            sink(tx),
         );
         let updates = collect(rx).await;
         assert_eq!(updates[0], AnswerUpdate::Text("a".into()));
@@ -462,7 +473,7 @@ mod tests {
             "c".into(),
             "m".into(),
             Duration::from_millis(50),
-            tx,
+            sink(tx),
         );
         let updates = collect(rx).await;
         assert!(

@@ -6,7 +6,13 @@
 //! in the final `CallToolResult`. Agent failures and Dust refusals are `isError` results that say
 //! what to do; only protocol-level mistakes are JSON-RPC errors.
 
-use std::{cell::Cell, collections::HashMap, rc::Rc, sync::Arc, time::Duration};
+use std::{
+    cell::{Cell, RefCell},
+    collections::HashMap,
+    rc::Rc,
+    sync::Arc,
+    time::Duration,
+};
 
 use futures::future::{join_all, LocalBoxFuture};
 use rmcp::model::{
@@ -15,14 +21,14 @@ use rmcp::model::{
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 
 use crate::{
     dust::{
         valid_timezone, AgentConfiguration, AgentStatus, ConversationItem, DustClient, DustError,
         DustShared, FragmentInput, NewMessage, UserContext,
     },
-    dust_stream::{AnswerHandle, AnswerUpdate, DustStream, Outcome},
+    dust_stream::{AnswerHandle, AnswerSink, AnswerUpdate, DustStream, Outcome},
     mcp::{
         catalogue::{object_schema, tool_args, Catalogue, FnTool, PromptHandler, ToolOutcome},
         context::RequestContext,
@@ -304,6 +310,7 @@ struct Answer {
 }
 
 /// Sends progress for one or several concurrent answers, keeping `progress` increasing.
+#[derive(Clone)]
 struct Reporter {
     ctx: RequestContext,
     counter: Rc<Cell<f64>>,
@@ -319,19 +326,27 @@ impl Reporter {
     }
 }
 
-/// Appends to `text` the text updates already waiting in `rx`; returns the first other update
-/// taken, to be handled next.
-fn merge_queued_text(
-    rx: &mut mpsc::UnboundedReceiver<AnswerUpdate>,
-    text: &mut String,
-) -> Option<AnswerUpdate> {
-    while let Ok(update) = rx.try_recv() {
-        match update {
-            AnswerUpdate::Text(more) => text.push_str(&more),
-            other => return Some(other),
+/// Where a `DustStream` delivers: text and status lines become progress notifications on the
+/// spot (on the stream's own arbiter, so no task of ours wakes per token), text is kept for a
+/// partial answer, and the outcome goes to `done`.
+fn answer_sink(
+    reporter: Reporter,
+    text: Rc<RefCell<String>>,
+    done: oneshot::Sender<Outcome>,
+) -> AnswerSink {
+    let mut done = Some(done);
+    Box::new(move |update| match update {
+        AnswerUpdate::Text(t) => {
+            reporter.report(t.chars().count(), &t);
+            text.borrow_mut().push_str(&t);
         }
-    }
-    None
+        AnswerUpdate::Status(s) => reporter.report(1, &s),
+        AnswerUpdate::Finished(outcome) => {
+            if let Some(done) = done.take() {
+                let _ = done.send(outcome);
+            }
+        }
+    })
 }
 
 impl DustTools {
@@ -485,15 +500,17 @@ impl DustTools {
             None => client.create_conversation(&new, fragments, None).await,
         }
         .map_err(|e| dust_error(&e))?;
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let text = Rc::new(RefCell::new(String::new()));
+        let (done, outcome) = oneshot::channel();
         let mut handle = AnswerHandle::new(DustStream::start(
             client,
             posted.conversation_id.clone(),
             posted.agent_message_id.clone(),
             self.settings.coalesce,
-            tx,
+            answer_sink(reporter.clone(), text.clone(), done),
         ));
-        let mut text = String::new();
+        // The sink is the only other holder of `text` and runs only between our polls.
+        let text_so_far = || std::mem::take(&mut *text.borrow_mut());
         let answer = |status, text: String, partial, failure| Answer {
             agent: agent.clone(),
             conversation_id: posted.conversation_id.clone(),
@@ -503,74 +520,50 @@ impl DustTools {
             partial,
             failure,
         };
-        let cap_reached = tokio::time::sleep_until(deadline);
-        tokio::pin!(cap_reached);
-        // An update taken from the channel while merging text, handled next.
-        let mut held: Option<AnswerUpdate> = None;
-        loop {
-            let update = match held.take() {
-                Some(u) => Some(u),
-                None => tokio::select! {
-                    u = rx.recv() => u,
-                    _ = &mut cap_reached => {
-                        handle.detach();
-                        return Ok(answer("partial", text, true, None));
-                    }
-                },
-            };
-            match update {
-                Some(AnswerUpdate::Text(mut t)) => {
-                    // Deltas that queued up while this task waited for its turn go out as one
-                    // notification: no delay when idle, less work per token when busy.
-                    held = merge_queued_text(&mut rx, &mut t);
-                    reporter.report(t.chars().count(), &t);
-                    text.push_str(&t);
-                }
-                Some(AnswerUpdate::Status(s)) => reporter.report(1, &s),
-                Some(AnswerUpdate::Finished(outcome)) => {
-                    handle.disarm();
-                    return Ok(match outcome {
-                        Outcome::Succeeded { content } => answer("succeeded", content, false, None),
-                        Outcome::GracefullyStopped { content } => {
-                            answer("gracefully_stopped", content, false, None)
-                        }
-                        Outcome::Cancelled { content } => answer(
-                            "cancelled",
-                            content,
-                            true,
-                            Some("the generation was cancelled in Dust".into()),
-                        ),
-                        Outcome::AgentError { code, message } => answer(
-                            "failed",
-                            text,
-                            true,
-                            Some(format!("the agent failed ({code}): {message}")),
-                        ),
-                        Outcome::UserMessageError { code, message } => answer(
-                            "failed",
-                            text,
-                            true,
-                            Some(format!("Dust rejected the message ({code}): {message}")),
-                        ),
-                        Outcome::Failed { error, content } => answer(
-                            "failed",
-                            content,
-                            true,
-                            Some(format!("the answer stream failed: {error}")),
-                        ),
-                    });
-                }
-                None => {
-                    handle.disarm();
-                    return Ok(answer(
-                        "failed",
-                        text,
-                        true,
-                        Some("the answer stream stopped unexpectedly".into()),
-                    ));
-                }
+        let outcome = tokio::select! {
+            o = outcome => o,
+            _ = tokio::time::sleep_until(deadline) => {
+                handle.detach();
+                return Ok(answer("partial", text_so_far(), true, None));
             }
-        }
+        };
+        handle.disarm();
+        Ok(match outcome {
+            Ok(Outcome::Succeeded { content }) => answer("succeeded", content, false, None),
+            Ok(Outcome::GracefullyStopped { content }) => {
+                answer("gracefully_stopped", content, false, None)
+            }
+            Ok(Outcome::Cancelled { content }) => answer(
+                "cancelled",
+                content,
+                true,
+                Some("the generation was cancelled in Dust".into()),
+            ),
+            Ok(Outcome::AgentError { code, message }) => answer(
+                "failed",
+                text_so_far(),
+                true,
+                Some(format!("the agent failed ({code}): {message}")),
+            ),
+            Ok(Outcome::UserMessageError { code, message }) => answer(
+                "failed",
+                text_so_far(),
+                true,
+                Some(format!("Dust rejected the message ({code}): {message}")),
+            ),
+            Ok(Outcome::Failed { error, content }) => answer(
+                "failed",
+                content,
+                true,
+                Some(format!("the answer stream failed: {error}")),
+            ),
+            Err(_) => answer(
+                "failed",
+                text_so_far(),
+                true,
+                Some("the answer stream stopped unexpectedly".into()),
+            ),
+        })
     }
 
     fn truncate(&self, text: &str, conversation_id: &str) -> String {
@@ -879,37 +872,5 @@ impl PromptHandler for DustAgentPrompt {
             names.sort();
             names
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn queued_text_is_merged_up_to_the_next_other_update() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        for u in [
-            AnswerUpdate::Text("lo, ".into()),
-            AnswerUpdate::Text("world".into()),
-            AnswerUpdate::Status("Using search…".into()),
-            AnswerUpdate::Text("!".into()),
-        ] {
-            tx.send(u).unwrap();
-        }
-        let mut text = String::from("Hel");
-        let held = merge_queued_text(&mut rx, &mut text);
-        assert_eq!(text, "Hello, world");
-        // The status line is handed back, not lost, and the text after it is not pulled ahead.
-        assert_eq!(held, Some(AnswerUpdate::Status("Using search…".into())));
-        assert_eq!(rx.try_recv().ok(), Some(AnswerUpdate::Text("!".into())));
-    }
-
-    #[test]
-    fn nothing_queued_leaves_the_text_as_it_is() {
-        let (_tx, mut rx) = mpsc::unbounded_channel::<AnswerUpdate>();
-        let mut text = String::from("Hello");
-        assert_eq!(merge_queued_text(&mut rx, &mut text), None);
-        assert_eq!(text, "Hello");
     }
 }
