@@ -11,6 +11,11 @@ use std::time::Duration;
 use dust_mcp::simulator::{Knobs, SimConfig, Simulator};
 use serde_json::{json, Value};
 
+/// The simulator's demo agents used by the tests.
+pub const WRITER: &str = "wR1ter9Xk4";
+pub const SLOW: &str = "sL0wAg3nt5";
+pub const BROKEN: &str = "bR0k3nAg7t";
+
 /// Upper bound of any single stream read, so a broken simulator fails a test instead of hanging.
 pub const READ_BOUND: Duration = Duration::from_secs(20);
 
