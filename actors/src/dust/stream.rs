@@ -50,31 +50,16 @@ impl DustClient {
         {
             return futures::stream::once(async move { Err(e) }).boxed_local();
         }
-        let s = self.settings();
-        let state = StreamState {
-            api_url: self.url(&format!(
-                "assistant/conversations/{conversation_id}/messages/{message_id}/events"
-            )),
-            client: self.clone(),
-            conversation_id: conversation_id.to_owned(),
-            message_id: message_id.to_owned(),
-            sse_url: None,
+        let api_url = self.url(&format!(
+            "assistant/conversations/{conversation_id}/messages/{message_id}/events"
+        ));
+        let state = StreamState::new(
+            self.clone(),
+            api_url,
+            conversation_id,
+            message_id,
             last_event_id,
-            seen: HashSet::new(),
-            body: None,
-            decoder: SseDecoder::new(s.max_sse_event_bytes),
-            queue: VecDeque::new(),
-            finished: false,
-            connections: 0,
-            new_events: 0,
-            failures: 0,
-            idle_hits: 0,
-            backoff: Backoff::new(s.retry_base_delay, s.retry_max_delay),
-            delay: Duration::ZERO,
-            lost_at: None,
-            last_error: None,
-            silence: Silence::new(),
-        };
+        );
         // Boxed: unfold moves its state into and out of every item's future, and the state
         // (decoder, queue, timers) is large enough for that copy to show in profiles.
         futures::stream::unfold(Box::new(state), |mut s| async move {
@@ -183,6 +168,39 @@ impl Silence {
 }
 
 impl StreamState {
+    /// Nothing read yet; the first `next_item` connects to `api_url`.
+    fn new(
+        client: DustClient,
+        api_url: String,
+        conversation_id: &str,
+        message_id: &str,
+        last_event_id: Option<String>,
+    ) -> StreamState {
+        let s = client.settings();
+        StreamState {
+            decoder: SseDecoder::new(s.max_sse_event_bytes),
+            backoff: Backoff::new(s.retry_base_delay, s.retry_max_delay),
+            client,
+            api_url,
+            conversation_id: conversation_id.to_owned(),
+            message_id: message_id.to_owned(),
+            sse_url: None,
+            last_event_id,
+            seen: HashSet::new(),
+            body: None,
+            queue: VecDeque::new(),
+            finished: false,
+            connections: 0,
+            new_events: 0,
+            failures: 0,
+            idle_hits: 0,
+            delay: Duration::ZERO,
+            lost_at: None,
+            last_error: None,
+            silence: Silence::new(),
+        }
+    }
+
     async fn next_item(&mut self) -> Option<Result<AgentEvent, DustError>> {
         loop {
             if let Some(ev) = self.queue.pop_front() {
@@ -512,30 +530,7 @@ mod tests {
             "w1",
         ))
         .unwrap();
-        let client = shared.client();
-        let s = client.settings().clone();
-        StreamState {
-            api_url: String::new(),
-            client,
-            conversation_id: "c".into(),
-            message_id: "m".into(),
-            sse_url: None,
-            last_event_id: None,
-            seen: HashSet::new(),
-            body: None,
-            decoder: SseDecoder::new(s.max_sse_event_bytes),
-            queue: VecDeque::new(),
-            finished: false,
-            connections: 0,
-            new_events: 0,
-            failures: 0,
-            idle_hits: 0,
-            backoff: Backoff::new(s.retry_base_delay, s.retry_max_delay),
-            delay: Duration::ZERO,
-            lost_at: None,
-            last_error: None,
-            silence: Silence::new(),
-        }
+        StreamState::new(shared.client(), String::new(), "c", "m", None)
     }
 
     fn tok(id: &str, text: &str) -> String {
