@@ -366,14 +366,21 @@ mod tests {
             .boxed_local()
     }
 
-    /// A sink that forwards into a channel the test reads.
-    fn sink(tx: mpsc::UnboundedSender<AnswerUpdate>) -> AnswerSink {
-        Box::new(move |u| {
+    /// Runs a stream over `events` (50 ms coalescing) and returns what it delivered, in order,
+    /// up to and including `Finished`.
+    async fn run(events: AgentEventStream) -> Vec<AnswerUpdate> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let sink: AnswerSink = Box::new(move |u| {
             let _ = tx.send(u);
-        })
-    }
-
-    async fn collect(mut rx: mpsc::UnboundedReceiver<AnswerUpdate>) -> Vec<AnswerUpdate> {
+        });
+        DustStream::start_with(
+            client(),
+            events,
+            "c".into(),
+            "m".into(),
+            Duration::from_millis(50),
+            sink,
+        );
         let mut out = Vec::new();
         while let Some(u) = rx.recv().await {
             let done = matches!(u, AnswerUpdate::Finished(_));
@@ -388,7 +395,6 @@ mod tests {
     #[actix::test]
     async fn slow_text_goes_out_at_once_and_bursts_are_coalesced() {
         tokio::time::pause();
-        let (tx, rx) = mpsc::unbounded_channel();
         let events = scripted(vec![
             (0, delta("Hel")),
             (100, delta("lo ")),
@@ -402,15 +408,7 @@ mod tests {
                 }),
             ),
         ]);
-        DustStream::start_with(
-            client(),
-            events,
-            "c".into(),
-            "m".into(),
-            Duration::from_millis(50),
-            sink(tx),
-        );
-        let updates = collect(rx).await;
+        let updates = run(events).await;
         assert_eq!(
             updates,
             vec![
@@ -427,7 +425,6 @@ mod tests {
     #[actix::test]
     async fn a_tool_status_never_overtakes_text_written_before_it() {
         tokio::time::pause();
-        let (tx, rx) = mpsc::unbounded_channel();
         let events = scripted(vec![
             (0, delta("a")),
             (1, delta("b")),
@@ -446,15 +443,7 @@ mod tests {
                 }),
             ),
         ]);
-        DustStream::start_with(
-            client(),
-            events,
-            "c".into(),
-            "m".into(),
-            Duration::from_millis(50),
-            sink(tx),
-        );
-        let updates = collect(rx).await;
+        let updates = run(events).await;
         assert_eq!(updates[0], AnswerUpdate::Text("a".into()));
         assert_eq!(updates[1], AnswerUpdate::Text("b".into()));
         assert_eq!(updates[2], AnswerUpdate::Status("Using search…".into()));
@@ -465,17 +454,8 @@ mod tests {
 
     #[actix::test]
     async fn a_stream_that_ends_without_a_final_event_fails_with_the_text_so_far() {
-        let (tx, rx) = mpsc::unbounded_channel();
         let events = scripted(vec![(0, delta("partial"))]);
-        DustStream::start_with(
-            client(),
-            events,
-            "c".into(),
-            "m".into(),
-            Duration::from_millis(50),
-            sink(tx),
-        );
-        let updates = collect(rx).await;
+        let updates = run(events).await;
         assert!(
             matches!(updates.last(), Some(AnswerUpdate::Finished(Outcome::Failed { content, .. })) if content == "partial")
         );
